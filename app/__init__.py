@@ -1,0 +1,49 @@
+"""The Flask reference App for Akeneo PIM.
+
+Run it with `flask --app app run` or `gunicorn 'app:create_app()'`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from . import routes
+from .akeneo import AkeneoClient
+from .config import Settings
+from .errors import register_error_handlers
+from .flow import Flow
+from .identity import IdTokenVerifier
+from .logs import configure_logging
+from .security import register_security
+from .store import Store
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the App: settings first, then the PIM client and the store, then the routes."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    settings = Settings.load(app.instance_path, overrides=config)
+    configure_logging(settings.log_level)
+    app.config.update(SECRET_KEY=settings.secret_key, TESTING=settings.testing)
+
+    client = AkeneoClient(settings.client_id, settings.client_secret, timeout=settings.http_timeout)
+    store = Store(settings.database_url, settings.encryption_keys)
+    store.create_schema()
+    app.extensions["akeneo_settings"] = settings
+    app.extensions["akeneo_client"] = client
+    app.extensions["akeneo_store"] = store
+    app.extensions["akeneo_flow"] = Flow(
+        settings, client, IdTokenVerifier(client.public_key), store
+    )
+
+    register_security(app, settings)
+    app.register_blueprint(routes.bp)
+    register_error_handlers(app)
+    return app

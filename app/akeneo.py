@@ -1,0 +1,253 @@
+"""The HTTP client for an Akeneo PIM: authorize URL, code exchange, OpenID key, REST API calls.
+
+It takes plain arguments and returns values; it knows nothing of Flask. Every call has a
+connect/read timeout *and* a total deadline, follows no redirect, reads at most MAX_BODY bytes,
+and turns anything that is not the documented answer into a PimError whose message is safe to
+show: it names the PIM's error code, never a token, code or secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+from .errors import PimError, PimTimeout, TokenRevoked
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "akeneo-flask-app/0.1 (+https://github.com/akeneo-flask-app)"
+MAX_BODY = 1_000_000  # bytes; a PIM's token, key or API page is far smaller
+MAX_TEXT = 200  # characters of a PIM error message shown to the user
+
+AUTHORIZE_PATH = "/connect/apps/v1/authorize"
+TOKEN_PATH = "/connect/apps/v1/oauth2/token"
+PUBLIC_KEY_PATH = "/connect/apps/v1/openid/public-key"
+SCOPES_UPDATE_PATH = "/connect/apps/v1/scopes/update"
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What the PIM's token endpoint gives an App."""
+
+    access_token: str
+    scopes: tuple[str, ...]
+    id_token: str | None
+
+    def __repr__(self) -> str:  # keep tokens out of logs and tracebacks
+        return f"TokenGrant(scopes={self.scopes!r}, id_token={'yes' if self.id_token else 'no'})"
+
+
+def code_challenge(code_identifier: str, client_secret: str) -> str:
+    """Akeneo's proof of the client secret: hex SHA-256 of `code_identifier + client_secret`."""
+    return hashlib.sha256((code_identifier + client_secret).encode()).hexdigest()
+
+
+class AkeneoClient:
+    """Talks to any PIM on behalf of one App (one client id and secret)."""
+
+    def __init__(
+        self,
+        client_id: str | None,
+        client_secret: str | None,
+        *,
+        timeout: float = 10.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.timeout = timeout
+        # one pooled session per process: keep-alive to the PIM saves a TLS handshake per call
+        self.http = session or requests.Session()
+        self.http.headers["User-Agent"] = USER_AGENT
+
+    def authorize_url(self, pim_url: str, state: str, scopes: tuple[str, ...]) -> str:
+        """The PIM page where the user consents to the App's scopes."""
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self.client_id or "",
+                "scope": " ".join(scopes),
+                "state": state,
+            }
+        )
+        return f"{pim_url}{AUTHORIZE_PATH}?{query}"
+
+    def exchange_code(self, pim_url: str, code: str) -> TokenGrant:
+        """Trade an authorization code for the App's access token (and id_token with openid)."""
+        if not (self.client_id and self._client_secret):
+            raise PimError("The App has no client id or secret to exchange the code with.")
+        code_identifier = secrets.token_hex(32)
+        form = {
+            "client_id": self.client_id,
+            "code": code,
+            "grant_type": "authorization_code",
+            "code_identifier": code_identifier,
+            "code_challenge": code_challenge(code_identifier, self._client_secret),
+        }
+        body = self._json("POST", pim_url, TOKEN_PATH, data=form, what="token request")
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise PimError("The PIM's token answer has no access_token.", pim_url=pim_url)
+        if str(body.get("token_type", "bearer")).lower() != "bearer":
+            raise PimError("The PIM issued a token that is not a bearer token.", pim_url=pim_url)
+        id_token = body.get("id_token")
+        return TokenGrant(
+            access_token=token,
+            scopes=tuple(str(body.get("scope") or "").split()),
+            id_token=id_token if isinstance(id_token, str) and id_token else None,
+        )
+
+    def public_key(self, pim_url: str) -> str:
+        """The PEM (certificate or public key) that signs the PIM's id_tokens."""
+        body = self._json("GET", pim_url, PUBLIC_KEY_PATH, what="OpenID public key request")
+        pem = body.get("public_key") if isinstance(body, dict) else None
+        if not isinstance(pem, str) or "-----BEGIN" not in pem:
+            raise PimError("The PIM's OpenID public key is not a PEM key.", pim_url=pim_url)
+        return pem
+
+    def api_get(
+        self, pim_url: str, token: str, path: str, params: Mapping[str, str] | None = None
+    ) -> Any:
+        """GET a REST API path (`/api/rest/v1/...`) with the App's token; return the JSON."""
+        return self._json("GET", pim_url, path, params=params, token=token, what=f"API call {path}")
+
+    def api_items(self, pim_url: str, token: str, path: str, limit: int = 100) -> Iterator[Any]:
+        """Every item of a paginated list, following `_links.next` on the same PIM."""
+        page: Any = self.api_get(pim_url, token, path, {"limit": str(limit)})
+        while True:
+            yield from page.get("_embedded", {}).get("items", [])
+            next_href = page.get("_links", {}).get("next", {}).get("href")
+            if not next_href:
+                return
+            target = urlsplit(next_href)
+            if f"{target.scheme}://{target.netloc}" != pim_url:
+                raise PimError("The PIM's next page points to another host.", pim_url=pim_url)
+            page = self._json(
+                "GET",
+                pim_url,
+                f"{target.path}?{target.query}",
+                token=token,
+                what=f"API call {path}",
+            )
+
+    def notify_scopes(self, pim_url: str, token: str, scopes: tuple[str, ...]) -> None:
+        """Tell the PIM the App now needs `scopes`; it notifies the users who manage the App."""
+        self._json(
+            "POST",
+            pim_url,
+            SCOPES_UPDATE_PATH,
+            params={"scopes": " ".join(scopes)},
+            token=token,
+            what="scope update notice",
+        )
+
+    def _json(
+        self,
+        method: str,
+        pim_url: str,
+        path: str,
+        *,
+        what: str,
+        token: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        host = urlsplit(pim_url).netloc
+        started = time.monotonic()
+        try:
+            response = self.http.request(
+                method,
+                pim_url + path,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
+                **kwargs,
+            )
+            with response:
+                raw = _read_capped(response, deadline=started + self.timeout)
+        except _TooLarge:
+            log.warning("%s answer too large pim=%s", what, host)
+            raise PimError(
+                f"The PIM's answer to the {what} is too large.", pim_url=pim_url
+            ) from None
+        except requests.Timeout:
+            log.warning("%s timed out pim=%s", what, host)
+            raise PimTimeout(
+                f"The PIM did not answer the {what} in time.", pim_url=pim_url
+            ) from None
+        except requests.RequestException as error:
+            log.warning("%s failed pim=%s error=%s", what, host, type(error).__name__)
+            raise PimError(f"The PIM could not be reached ({what}).", pim_url=pim_url) from None
+
+        log.info(
+            "%s pim=%s status=%s ms=%.0f",
+            what,
+            host,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        body = _parse_json(raw)
+        if response.status_code == 401 and token:
+            raise TokenRevoked(
+                _pim_message(body) or "The PIM no longer accepts the App's token.", pim_url=pim_url
+            )
+        if not 200 <= response.status_code < 300:
+            detail = _pim_message(body) or "no details"
+            if 300 <= response.status_code < 400:
+                detail = "it answered with a redirect, which the App does not follow"
+            raise PimError(
+                f"The PIM refused the {what} (HTTP {response.status_code}): {detail}.",
+                pim_url=pim_url,
+            )
+        if body is _NOT_JSON:
+            raise PimError(f"The PIM's answer to the {what} is not JSON.", pim_url=pim_url)
+        return body
+
+
+_NOT_JSON = object()
+
+
+class _TooLarge(requests.RequestException):
+    """The PIM sent more than MAX_BODY bytes."""
+
+
+def _read_capped(response: requests.Response, deadline: float) -> bytes:
+    """Read the body, refusing more than MAX_BODY bytes or a trickle that outlasts the deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=16384):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _TooLarge
+        if time.monotonic() > deadline:
+            raise requests.Timeout("total deadline passed")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return _NOT_JSON
+
+
+def _pim_message(body: Any) -> str:
+    """The PIM's own words about an error (OAuth `error`, API `message`), shortened and plain."""
+    if not isinstance(body, dict):
+        return ""
+    parts = [body.get("error"), body.get("error_description"), body.get("message")]
+    text = " — ".join(str(p) for p in parts if isinstance(p, str | int) and str(p))
+    return text[:MAX_TEXT]

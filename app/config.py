@@ -1,0 +1,206 @@
+"""Every setting of the App: its environment variable, its default, its validation — in one place.
+
+Settings are read once, in create_app(), from (lowest to highest) the `.env` file, the process
+environment and the overrides that tests pass in. Nothing else in the App reads os.environ.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCOPES = "read_channel_settings read_channel_localization openid profile email"
+
+# Scopes an Akeneo PIM knows. The PIM silently drops unknown ones, so a typo here would only show
+# up as a missing permission much later: refuse it at start instead.
+KNOWN_SCOPES = frozenset(
+    """
+    read_products write_products delete_products read_catalog_structure write_catalog_structure
+    read_attribute_options write_attribute_options read_categories write_categories
+    read_channel_localization read_channel_settings write_channel_settings read_association_types
+    write_association_types read_catalogs write_catalogs delete_catalogs read_asset_families
+    write_asset_families read_assets write_assets delete_assets read_reference_entities
+    write_reference_entities read_reference_entity_records write_reference_entity_records
+    read_workflows read_workflow_step_assignees read_workflow_tasks write_workflow_tasks
+    create_suggestions read_suggestions manage_suggestions openid profile email
+    """.split()
+)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The App's configuration, validated. See `.env.example` for each variable."""
+
+    client_id: str | None
+    client_secret: str | None
+    scopes: tuple[str, ...]
+    secret_key: str
+    database_url: str
+    encryption_keys: tuple[str, ...]
+    pim_allowed_hosts: tuple[str, ...]
+    pim_allow_http: bool
+    http_timeout: float
+    trusted_proxies: int
+    log_level: str
+    testing: bool = False
+
+    @property
+    def is_configured(self) -> bool:
+        """True when the App has the credentials it needs to connect to a PIM."""
+        return bool(self.client_id and self.client_secret)
+
+    @classmethod
+    def load(cls, instance_path: str, overrides: Mapping[str, Any] | None = None) -> Settings:
+        """Read the settings from `.env`, the environment and `overrides`, in that order."""
+        overrides = dict(overrides or {})
+        testing = _flag(overrides, "TESTING", False)
+        # tests must not depend on the developer's .env
+        values: dict[str, Any] = {} if testing else dict(dotenv_values(".env"))
+        values.update(os.environ)
+        values.update(overrides)
+        return cls.from_mapping(values, instance_path=instance_path)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, instance_path: str) -> Settings:
+        """Validate raw string values into Settings; raise ConfigError with a sentence on error."""
+        instance = Path(instance_path)
+        secret_key = _text(values, "SECRET_KEY") or _instance_secret_key(instance)
+        keys = _text(values, "TOKEN_ENCRYPTION_KEY")
+        return cls(
+            client_id=_text(values, "AKENEO_CLIENT_ID"),
+            client_secret=_text(values, "AKENEO_CLIENT_SECRET"),
+            scopes=_scopes(_text(values, "AKENEO_SCOPES") or DEFAULT_SCOPES),
+            secret_key=secret_key,
+            database_url=_text(values, "DATABASE_URL") or f"sqlite:///{instance / 'akeneo-app.db'}",
+            encryption_keys=_fernet_keys(keys) if keys else (_derive_fernet_key(secret_key),),
+            pim_allowed_hosts=tuple(
+                h.strip().lower()
+                for h in (_text(values, "AKENEO_PIM_ALLOWED_HOSTS") or "").split(",")
+                if h.strip()
+            ),
+            pim_allow_http=_flag(values, "AKENEO_PIM_ALLOW_HTTP", False),
+            http_timeout=_positive_float(values, "AKENEO_HTTP_TIMEOUT", 10.0),
+            trusted_proxies=_count(values, "TRUSTED_PROXIES", 0),
+            log_level=(_text(values, "LOG_LEVEL") or "INFO").upper(),
+            testing=_flag(values, "TESTING", False),
+        )
+
+
+def _text(values: Mapping[str, Any], name: str) -> str | None:
+    value = values.get(name)
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def _flag(values: Mapping[str, Any], name: str, default: bool) -> bool:
+    raw = values.get(name)
+    if raw is None:
+        return default
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, not {raw!r}.")
+
+
+def _positive_float(values: Mapping[str, Any], name: str, default: float) -> float:
+    raw = _text(values, name)
+    if raw is None:
+        return default
+    try:
+        number = float(raw)
+    except ValueError:
+        number = -1.0
+    if not 0 < number <= 300:
+        raise ConfigError(f"{name} must be a number of seconds between 0 and 300, not {raw!r}.")
+    return number
+
+
+def _count(values: Mapping[str, Any], name: str, default: int) -> int:
+    raw = _text(values, name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) > 10:
+        raise ConfigError(f"{name} must be the number of proxies in front of the App (0 to 10).")
+    return int(raw)
+
+
+def _scopes(raw: str) -> tuple[str, ...]:
+    scopes = tuple(dict.fromkeys(raw.split()))  # keeps order, drops repeats
+    unknown = [s for s in scopes if s not in KNOWN_SCOPES]
+    if unknown:
+        raise ConfigError(
+            f"AKENEO_SCOPES has scopes the PIM does not know: {' '.join(unknown)}. "
+            "The PIM would drop them silently; see the scope list in the README."
+        )
+    return scopes
+
+
+def _fernet_keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    for position, key in enumerate(keys, start=1):
+        try:
+            decoded = base64.urlsafe_b64decode(key.encode())
+        except ValueError:
+            decoded = b""
+        if len(decoded) != 32:
+            raise ConfigError(
+                f"TOKEN_ENCRYPTION_KEY key #{position} is not a Fernet key. Make one with: "
+                "python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'"
+            )
+    return keys
+
+
+def _derive_fernet_key(secret_key: str) -> str:
+    # a separate key for tokens, so that the cookie-signing key never encrypts data itself
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"akeneo-app token store")
+    return base64.urlsafe_b64encode(hkdf.derive(secret_key.encode())).decode()
+
+
+def _instance_secret_key(instance: Path) -> str:
+    """Read the generated SECRET_KEY from the instance folder, creating it (mode 600) once."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    draft = instance / f".secret_key.{os.getpid()}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(key)
+    try:
+        # link() never replaces: when several workers start at once, the first key wins for all
+        os.link(draft, path)
+    except FileExistsError:
+        return path.read_text().strip()
+    finally:
+        draft.unlink()
+    log.warning(
+        "SECRET_KEY is not set: generated one in %s. Set SECRET_KEY in production, the same "
+        "value on every instance.",
+        path,
+    )
+    return key

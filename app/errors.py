@@ -1,0 +1,142 @@
+"""Error types the App raises, and the one handler that turns them into pages or JSON.
+
+Every message here is shown to a person: it says what happened and what to do next, and never
+carries a secret (client secret, token, authorization code).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """An error with an HTTP status and a message fit for the user's eyes."""
+
+    status = 500
+    title = "Something went wrong"
+    #: offer a "connect again" link on the error page
+    retry = False
+
+    def __init__(self, message: str, *, pim_url: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pim_url = pim_url
+
+
+class ConfigError(AppError):
+    """The App is missing or has a wrong setting; the sentence says which and how to fix it."""
+
+    status = 503
+    title = "The App is not configured yet"
+
+
+class BadRequest(AppError):
+    """The request itself is wrong (a bad PIM URL, a missing parameter)."""
+
+    status = 400
+    title = "This request cannot be used"
+
+
+class FlowRefused(AppError):
+    """The callback does not belong to an authorization this browser started (state check)."""
+
+    status = 400
+    title = "This connection attempt is not valid"
+    retry = True
+
+
+class ConnectionCancelled(AppError):
+    """The user (or the PIM) cancelled the authorization: not an error of ours, but no token."""
+
+    status = 403
+    title = "The connection was cancelled in the PIM"
+    retry = True
+
+
+class PimError(AppError):
+    """The PIM answered with an error, or with something that is not what Akeneo documents."""
+
+    status = 502
+    title = "The PIM refused or did not answer properly"
+    retry = True
+
+
+class PimTimeout(PimError):
+    """The PIM did not answer in time."""
+
+    status = 504
+    title = "The PIM did not answer in time"
+
+
+class TokenRevoked(PimError):
+    """The PIM no longer accepts the App's token: the App was disconnected in the PIM."""
+
+    status = 401
+    title = "The App was disconnected from this PIM"
+
+
+class CsrfRefused(AppError):
+    """A form was posted without the token of this browser session."""
+
+    status = 400
+    title = "This form has expired"
+
+
+def wants_json() -> bool:
+    """True when the caller prefers JSON to HTML (API clients, scripts)."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return (
+        best == "application/json"
+        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
+
+
+def _render(status: int, title: str, message: str, *, retry: bool, pim_url: str | None) -> Response:
+    if wants_json():
+        response = jsonify(error=title, message=message, status=status)
+    else:
+        response = Response(
+            render_template(
+                "error.html",
+                status=status,
+                title=title,
+                message=message,
+                retry=retry,
+                pim_url=pim_url,
+            )
+        )
+    response.status_code = status
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer AppErrors, HTTP errors and crashes with the App's page (or JSON), never a trace."""
+
+    @app.errorhandler(AppError)
+    def app_error(error: AppError) -> Response:
+        log.info("refused status=%s reason=%s", error.status, type(error).__name__)
+        return _render(
+            error.status, error.title, error.message, retry=error.retry, pim_url=error.pim_url
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        return _render(status, error.name, error.description or "", retry=False, pim_url=None)
+
+    @app.errorhandler(Exception)
+    def crash(error: Exception) -> Response:
+        # the trace goes to the log (which never holds secrets: see akeneo.py), not to the page
+        log.exception("unexpected error")
+        return _render(
+            500,
+            "Internal error",
+            "The App failed unexpectedly. The details are in its log.",
+            retry=False,
+            pim_url=None,
+        )

@@ -1,0 +1,78 @@
+"""Browser-facing protections: proxy trust, session cookie flags, security headers, CSRF tokens."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import Flask, Response, request, session
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .config import Settings
+from .errors import CsrfRefused
+from .flow import CSRF_TOKEN
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'; object-src 'none'"
+)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, with `Secure` set whenever the request came over https."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """Secure on https (direct or via a trusted proxy); plain http on a laptop still works."""
+        return request.is_secure
+
+
+def register_security(app: Flask, settings: Settings) -> None:
+    """Install proxy trust, the session cookie policy, headers and the CSRF helper on `app`."""
+    if settings.trusted_proxies:
+        # only behind a proxy we were told about may X-Forwarded-* decide the scheme and host
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app,
+            x_for=settings.trusted_proxies,
+            x_proto=settings.trusted_proxies,
+            x_host=settings.trusted_proxies,
+            x_port=settings.trusted_proxies,
+        )
+    app.session_interface = SessionInterface()
+    app.config.update(
+        SESSION_COOKIE_NAME="akeneo_app_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",  # Lax, not Strict: the PIM's redirect back must carry it
+    )
+    app.after_request(_security_headers)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+    if request.endpoint != "static":
+        # pages carry per-user data (and the callback a code): no cache may keep them
+        headers["Cache-Control"] = "no-store"
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response
+
+
+def csrf_token() -> str:
+    """This session's CSRF token, for the hidden field of every form."""
+    token = session.get(CSRF_TOKEN)
+    if not token:
+        token = session[CSRF_TOKEN] = secrets.token_urlsafe(32)
+    return str(token)
+
+
+def check_csrf() -> None:
+    """Refuse a POST whose form token is not this session's."""
+    expected = session.get(CSRF_TOKEN)
+    given = request.form.get("csrf_token", "")
+    if not expected or not hmac.compare_digest(str(expected).encode(), given.encode()):
+        raise CsrfRefused("The form was not sent from this App's page. Reload the page and retry.")

@@ -1,0 +1,290 @@
+"""Where the App keeps what must outlive a request: connections (one per PIM), users, and states.
+
+SQLite by default, PostgreSQL (or any SQLAlchemy database) through DATABASE_URL. Access tokens are
+encrypted with Fernet before they reach the database; the first key encrypts, every key decrypts,
+so keys can be rotated without losing connections. Authorization states are stored as hashes and
+consumed with one conditional UPDATE, so a state works once even across processes and replays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from .identity import User
+
+log = logging.getLogger(__name__)
+
+STATE_TTL = timedelta(minutes=10)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the App's tables."""
+
+
+class ConnectionRow(Base):
+    """One connected PIM: its App token (encrypted), granted scopes and who connected it."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pim_url: Mapped[str] = mapped_column(String(2048), unique=True)
+    access_token: Mapped[str] = mapped_column(Text)  # Fernet ciphertext, never the token
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    connected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UserRow(Base):
+    """A PIM user who connected the App, identified by the id_token's `sub` within that PIM."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("pim_url", "sub"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pim_url: Mapped[str] = mapped_column(String(2048))
+    sub: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    last_login_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StateRow(Base):
+    """An authorization request in flight: the hash of its `state`, for which PIM, and when."""
+
+    __tablename__ = "oauth_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pim_url: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A stored connection, token decrypted, as the rest of the App sees it."""
+
+    pim_url: str
+    access_token: str
+    scopes: tuple[str, ...]
+    connected_at: datetime
+    revoked: bool
+    user: User | None
+
+    def __repr__(self) -> str:  # never print the token
+        return (
+            f"Connection(pim_url={self.pim_url!r}, scopes={self.scopes!r}, revoked={self.revoked})"
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _hash_state(state: str) -> str:
+    # only a hash is stored: a database reader cannot replay a pending state
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes for what was stored as UTC
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Store:
+    """The App's database: connections, users and authorization states."""
+
+    def __init__(self, database_url: str, encryption_keys: Sequence[str]) -> None:
+        self.engine = _make_engine(database_url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._fernet = MultiFernet([Fernet(key) for key in encryption_keys])
+
+    def create_schema(self) -> None:
+        """Create missing tables; safe when several processes start at once."""
+        with self.engine.begin() as db:
+            if db.dialect.name == "postgresql":
+                # one process creates, the others wait here and then find the tables
+                db.execute(text("SELECT pg_advisory_xact_lock(7165402541)"))
+            try:
+                Base.metadata.create_all(db)
+            except (OperationalError, ProgrammingError, IntegrityError) as error:
+                if "already exists" not in str(error):
+                    raise
+                log.info("schema created by another process meanwhile")
+
+    def ping(self) -> None:
+        """Raise if the database does not answer."""
+        with self.engine.connect() as db:
+            db.execute(text("SELECT 1"))
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- authorization states ------------------------------------------------------------------
+
+    def add_state(self, state: str, pim_url: str) -> None:
+        """Remember a state issued for `pim_url`, and forget the ones too old to be used."""
+        now = _now()
+        with self._session() as db:
+            db.execute(delete(StateRow).where(StateRow.created_at < now - STATE_TTL))
+            db.add(StateRow(state_hash=_hash_state(state), pim_url=pim_url, created_at=now))
+
+    def consume_state(self, state: str, pim_url: str) -> bool:
+        """Use up the state: True only the first time, in time, for the PIM it was issued for."""
+        now = _now()
+        with self._session() as db:
+            result = db.execute(
+                update(StateRow)
+                .where(
+                    StateRow.state_hash == _hash_state(state),
+                    StateRow.pim_url == pim_url,
+                    StateRow.consumed_at.is_(None),
+                    StateRow.created_at >= now - STATE_TTL,
+                )
+                .values(consumed_at=now)
+            )
+            return bool(getattr(result, "rowcount", 0) == 1)
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def save_connection(
+        self, pim_url: str, access_token: str, scopes: Sequence[str], user: User | None
+    ) -> Connection:
+        """Store (or replace) the connection to `pim_url`; the token is encrypted first."""
+        now = _now()
+        ciphertext = self._fernet.encrypt(access_token.encode()).decode()
+        for attempt in (1, 2):
+            try:
+                with self._session() as db:
+                    user_row = self._upsert_user(db, pim_url, user, now) if user else None
+                    row = db.scalar(select(ConnectionRow).where(ConnectionRow.pim_url == pim_url))
+                    if row is None:
+                        row = ConnectionRow(pim_url=pim_url)
+                        db.add(row)
+                    row.access_token = ciphertext
+                    row.scopes = " ".join(scopes)
+                    row.connected_at = now
+                    row.revoked_at = None
+                    if user_row is not None:
+                        row.user_id = user_row.id
+                break
+            except IntegrityError:
+                # two callbacks for one new PIM at once: the other insert won, update it instead
+                if attempt == 2:
+                    raise
+        log.info("connection saved pim=%s scopes=%s", pim_url, " ".join(scopes))
+        return Connection(pim_url, access_token, tuple(scopes), now, False, user)
+
+    @staticmethod
+    def _upsert_user(db: Session, pim_url: str, user: User, now: datetime) -> UserRow:
+        row = db.scalar(select(UserRow).where(UserRow.pim_url == pim_url, UserRow.sub == user.sub))
+        if row is None:
+            row = UserRow(pim_url=pim_url, sub=user.sub)
+            db.add(row)
+        row.name, row.email, row.last_login_at = user.name, user.email, now
+        db.flush()
+        return row
+
+    def connection(self, pim_url: str) -> Connection | None:
+        """The connection to `pim_url`, token decrypted, or None."""
+        with self._session() as db:
+            row = db.scalar(select(ConnectionRow).where(ConnectionRow.pim_url == pim_url))
+            return self._to_connection(db, row) if row else None
+
+    def user(self, pim_url: str, sub: str) -> User | None:
+        """The user `sub` of `pim_url`, as last seen in an id_token."""
+        with self._session() as db:
+            row = db.scalar(select(UserRow).where(UserRow.pim_url == pim_url, UserRow.sub == sub))
+            return User(row.sub, row.name, row.email) if row else None
+
+    def connections(self) -> list[Connection]:
+        """Every stored connection, by PIM URL."""
+        with self._session() as db:
+            rows = db.scalars(select(ConnectionRow).order_by(ConnectionRow.pim_url)).all()
+            return [self._to_connection(db, row) for row in rows]
+
+    def mark_revoked(self, pim_url: str) -> None:
+        """Record that the PIM refused the token (the App was disconnected there)."""
+        with self._session() as db:
+            db.execute(
+                update(ConnectionRow)
+                .where(ConnectionRow.pim_url == pim_url, ConnectionRow.revoked_at.is_(None))
+                .values(revoked_at=_now())
+            )
+        log.info("connection marked revoked pim=%s", pim_url)
+
+    def forget(self, pim_url: str) -> bool:
+        """Delete the connection to `pim_url`; True if there was one."""
+        with self._session() as db:
+            result = db.execute(delete(ConnectionRow).where(ConnectionRow.pim_url == pim_url))
+            return bool(getattr(result, "rowcount", 0))
+
+    def rotate_keys(self) -> int:
+        """Re-encrypt every stored token with the first key; return how many were rewritten."""
+        with self._session() as db:
+            rows = db.scalars(select(ConnectionRow)).all()
+            for row in rows:
+                row.access_token = self._fernet.rotate(row.access_token.encode()).decode()
+            return len(rows)
+
+    def _to_connection(self, db: Session, row: ConnectionRow) -> Connection:
+        try:
+            token = self._fernet.decrypt(row.access_token.encode()).decode()
+        except InvalidToken:
+            raise RuntimeError(
+                f"The token stored for {row.pim_url} cannot be decrypted: TOKEN_ENCRYPTION_KEY "
+                "(or SECRET_KEY) changed. Restore the old key, listed after the new one."
+            ) from None
+        user_row = db.get(UserRow, row.user_id) if row.user_id else None
+        user = User(user_row.sub, user_row.name, user_row.email) if user_row else None
+        return Connection(
+            pim_url=row.pim_url,
+            access_token=token,
+            scopes=tuple(row.scopes.split()),
+            connected_at=_aware(row.connected_at),
+            revoked=row.revoked_at is not None,
+            user=user,
+        )
+
+
+def _make_engine(database_url: str) -> Engine:
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    engine = create_engine(database_url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets several gunicorn workers read while one writes; wait for a lock rather than fail
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,189 @@
+"""A local stand-in for an Akeneo PIM, so the App connects end to end with no sandbox or tunnel.
+
+It serves the App endpoints a real PIM serves (authorize, token, OpenID public key, scope update)
+and the few REST API endpoints the App calls, with the same answers and errors. Delete this folder
+when you no longer want it; the App does not import it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, abort, current_app, jsonify, redirect, render_template, request
+from werkzeug.wrappers import Response
+
+from .state import PimState, PimUser, RegisteredApp, TokenError
+
+CHANNELS = [
+    {
+        "code": "ecommerce",
+        "currencies": ["USD", "EUR"],
+        "locales": ["en_US", "fr_FR"],
+        "category_tree": "master",
+        "labels": {"en_US": "Ecommerce"},
+    },
+    {
+        "code": "mobile",
+        "currencies": ["USD"],
+        "locales": ["en_US"],
+        "category_tree": "master",
+        "labels": {"en_US": "Mobile"},
+    },
+    {
+        "code": "print",
+        "currencies": ["EUR"],
+        "locales": ["de_DE", "fr_FR"],
+        "category_tree": "master",
+        "labels": {"en_US": "Print"},
+    },
+]
+SCOPE_OF = {"/api/rest/v1/channels": "read_channel_settings"}
+
+
+def create_devpim(config: Mapping[str, Any]) -> Flask:
+    """A local PIM at `PIM_URL` with one custom App registered (client id, secret, URLs)."""
+    pim = Flask(__name__)
+    pim.config.update(
+        SECRET_KEY=secrets.token_hex(32),
+        SESSION_COOKIE_NAME="devpim_session",  # never clash with the App's cookie on 127.0.0.1
+    )
+    app = RegisteredApp(
+        client_id=config["APP_CLIENT_ID"],
+        client_secret=config["APP_CLIENT_SECRET"],
+        activate_url=config["APP_ACTIVATE_URL"],
+        callback_url=config["APP_CALLBACK_URL"],
+    )
+    user = PimUser(
+        id=config.get("USER_ID", "1"),
+        firstname=config.get("USER_FIRSTNAME", "Julia"),
+        lastname=config.get("USER_LASTNAME", "Stark"),
+        email=config.get("USER_EMAIL", "julia@example.com"),
+    )
+    pim.extensions["devpim"] = PimState(
+        config["PIM_URL"], app, user, code_ttl=float(config.get("CODE_TTL", 30))
+    )
+    pim.register_blueprint(_routes())
+    return pim
+
+
+def state() -> PimState:
+    """This local PIM's memory."""
+    return current_app.extensions["devpim"]  # type: ignore[no-any-return]
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    # the PIM appends to the registered URL, which may already have a query
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+
+
+def _routes() -> Any:
+    from flask import Blueprint
+
+    bp = Blueprint("pim", __name__, template_folder="templates")
+
+    @bp.get("/")
+    def home() -> str:
+        pim = state()
+        connect_url = _with_query(pim.app.activate_url, {"pim_url": pim.pim_url})
+        return render_template("pim_home.html", pim=pim, app=pim.app, connect_url=connect_url)
+
+    @bp.post("/apps/revoke")
+    def revoke() -> Response:
+        state().revoke()
+        return redirect("/")
+
+    @bp.get("/connect/apps/v1/authorize")
+    def authorize() -> Response | str:
+        pim = state()
+        args = request.args
+        if args.get("response_type") != "code" or args.get("client_id") != pim.app.client_id:
+            abort(400, "Unknown App, or response_type is not 'code'.")
+        if len(args.get("scope", "")) > 1000:
+            abort(400, "The scope parameter is too long.")
+        scopes = pim.grantable(args.get("scope", ""))
+        if not pim.needs_consent(scopes):
+            # "Open app" on a connected App: straight back with a fresh code, no screen
+            return redirect(_callback(pim, pim.issue_code(scopes), args.get("state")))
+        return render_template(
+            "pim_consent.html",
+            pim=pim,
+            app=pim.app,
+            scopes=sorted(scopes),
+            state=args.get("state"),
+            scope=" ".join(sorted(scopes)),
+        )
+
+    @bp.post("/connect/apps/v1/authorize")
+    def consent() -> Response:
+        pim = state()
+        state_param = request.form.get("state") or None
+        if request.form.get("decision") != "allow":
+            params = {"error": "access_denied"} | ({"state": state_param} if state_param else {})
+            return redirect(_with_query(pim.app.callback_url, params))
+        code = pim.issue_code(pim.grantable(request.form.get("scope", "")))
+        return redirect(_callback(pim, code, state_param))
+
+    @bp.post("/connect/apps/v1/oauth2/token")
+    def token() -> tuple[Response, int]:
+        # fields come from the body, form-encoded or JSON; query parameters are ignored
+        form = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+        try:
+            return jsonify(state().exchange({k: str(v) for k, v in (form or {}).items()})), 200
+        except TokenError as error:
+            return jsonify(error.body), 400
+
+    @bp.get("/connect/apps/v1/openid/public-key")
+    def public_key() -> Response:
+        return jsonify(public_key=state().certificate_pem)
+
+    @bp.post("/connect/apps/v1/scopes/update")
+    def scopes_update() -> tuple[Response, int]:
+        granted = state().check_bearer(request.headers.get("Authorization"))
+        if isinstance(granted, tuple):
+            return jsonify(code=granted[0], message=granted[1]), granted[0]
+        state().request_scopes(request.args.get("scopes", ""))
+        return jsonify("Ok"), 200
+
+    @bp.get("/api/rest/v1/system-information")
+    def system_information() -> tuple[Response, int]:
+        return _api(lambda: {"version": "local", "edition": "Serenity"})
+
+    @bp.get("/api/rest/v1/channels")
+    def channels() -> tuple[Response, int]:
+        return _api(lambda: _page("/api/rest/v1/channels", CHANNELS))
+
+    return bp
+
+
+def _callback(pim: PimState, code: str, state_param: str | None) -> str:
+    params = {"code": code} | ({"state": state_param} if state_param else {})
+    return _with_query(pim.app.callback_url, params)
+
+
+def _api(body: Any) -> tuple[Response, int]:
+    """Answer an API call: 401/403 like the real API, else the JSON that `body()` builds."""
+    granted = state().check_bearer(request.headers.get("Authorization"))
+    if isinstance(granted, tuple):
+        return jsonify(code=granted[0], message=granted[1]), granted[0]
+    needed = SCOPE_OF.get(request.path)
+    # "write" includes "read"
+    if needed and needed not in granted and needed.replace("read_", "write_") not in granted:
+        return jsonify(
+            code=403, message="Access forbidden. You are not allowed to list channels."
+        ), 403
+    return jsonify(body()), 200
+
+
+def _page(path: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """One page of a list, with `_links.next` like the real API's offset pagination."""
+    limit = max(1, min(100, request.args.get("limit", 10, type=int) or 10))
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    base = state().pim_url + path
+    chunk = items[(page - 1) * limit : page * limit]
+    links: dict[str, Any] = {"self": {"href": f"{base}?page={page}&limit={limit}"}}
+    if page * limit < len(items):
+        links["next"] = {"href": f"{base}?page={page + 1}&limit={limit}"}
+    return {"_links": links, "current_page": page, "_embedded": {"items": chunk}}

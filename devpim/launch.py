@@ -1,0 +1,111 @@
+"""Start the App wired to local PIMs, each on its own loopback port, in background threads.
+
+`make run` uses it to give a newcomer a working connection with nothing configured; the browser
+tests and the benchmark use it to get the same set-up on free ports.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from app import create_app
+
+from . import create_devpim
+
+HOST = "127.0.0.1"
+
+
+class QuietHandler(WSGIRequestHandler):
+    """Logs requests without their query string: a callback's query holds the authorization code."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One line per request: method, path, status."""
+        self.log("info", '"%s %s" %s', self.command, self.path.split("?", 1)[0], code)
+
+
+def _not_ready(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"starting\n"]
+
+
+def bind(port: int = 0) -> BaseWSGIServer:
+    """A threaded server bound on loopback now (port 0: a free one); its app is set later."""
+    return make_server(HOST, port, _not_ready, threaded=True, request_handler=QuietHandler)
+
+
+@dataclass
+class LocalSetup:
+    """The App and its local PIMs, running until stop()."""
+
+    app_url: str
+    pim_urls: list[str]
+    client_id: str
+    app: Flask
+    pims: list[Flask]
+    servers: list[BaseWSGIServer] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop every server and wait for its thread."""
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+def start_local(
+    app_port: int = 0,
+    pim_ports: Sequence[int] = (0,),
+    app_config: Mapping[str, Any] | None = None,
+    pim_config: Mapping[str, Any] | None = None,
+) -> LocalSetup:
+    """Start local PIMs and the App registered in each of them; return their URLs."""
+    app_server = bind(app_port)
+    pim_servers = [bind(port) for port in pim_ports]
+    app_url = f"http://{HOST}:{app_server.server_port}"
+    client_id = str(uuid.uuid4())
+    client_secret = secrets.token_urlsafe(32)
+
+    pims = []
+    for index, server in enumerate(pim_servers):
+        pim = create_devpim(
+            {
+                "PIM_URL": f"http://{HOST}:{server.server_port}",
+                "APP_CLIENT_ID": client_id,
+                "APP_CLIENT_SECRET": client_secret,
+                "APP_ACTIVATE_URL": f"{app_url}/activate",
+                "APP_CALLBACK_URL": f"{app_url}/callback",
+                "USER_ID": str(index + 1),
+                **(pim_config or {}),
+            }
+        )
+        server.app = pim
+        pims.append(pim)
+    app = create_app(
+        {
+            "AKENEO_CLIENT_ID": client_id,
+            "AKENEO_CLIENT_SECRET": client_secret,
+            "AKENEO_PIM_ALLOWED_HOSTS": HOST,
+            "AKENEO_PIM_ALLOW_HTTP": "1",
+            **(app_config or {}),
+        }
+    )
+    app_server.app = app
+
+    servers = [app_server, *pim_servers]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    return LocalSetup(
+        app_url=app_url,
+        pim_urls=[f"http://{HOST}:{s.server_port}" for s in pim_servers],
+        client_id=client_id,
+        app=app,
+        pims=pims,
+        servers=servers,
+    )

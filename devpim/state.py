@@ -1,0 +1,231 @@
+"""What the local PIM remembers, in memory: its App, codes, tokens, signing key and user.
+
+It imitates a real Akeneo PIM as described in shared/akeneo-connect.md. One lock guards it all:
+this is a development tool for one person, not a server to scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+AUTHORIZATION_SCOPES = frozenset(
+    """
+    read_products write_products delete_products read_catalog_structure write_catalog_structure
+    read_attribute_options write_attribute_options read_categories write_categories
+    read_channel_localization read_channel_settings write_channel_settings read_association_types
+    write_association_types read_catalogs write_catalogs delete_catalogs
+    """.split()
+)
+AUTHENTICATION_SCOPES = frozenset({"openid", "profile", "email"})
+
+
+class TokenError(Exception):
+    """A refusal of the token endpoint: always HTTP 400 with {"error", "error_description"?}."""
+
+    def __init__(self, error: str, description: str | None = None) -> None:
+        super().__init__(error)
+        self.body: dict[str, str] = {"error": error}
+        if description:
+            self.body["error_description"] = description
+
+
+@dataclass
+class PendingCode:
+    """An authorization code: for which scopes, issued when."""
+
+    scopes: frozenset[str]
+    issued_at: float
+
+
+@dataclass
+class RegisteredApp:
+    """The custom App registered in this PIM: its credentials, URLs and current grant."""
+
+    client_id: str
+    client_secret: str
+    activate_url: str
+    callback_url: str
+    name: str = "Flask Akeneo App"
+    granted: frozenset[str] | None = None  # None: not connected
+    token: str | None = None
+    revoked_tokens: set[str] = field(default_factory=set)
+    scope_requests: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PimUser:
+    """The user logged in to the local PIM."""
+
+    id: str
+    firstname: str
+    lastname: str
+    email: str
+
+
+def new_signing_key() -> tuple[rsa.RSAPrivateKey, str]:
+    """An RSA 2048 key and its self-signed X.509 certificate as PEM, like the PIM's OpenID key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Local Akeneo PIM")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+class PimState:
+    """The local PIM's memory, and the rules a real PIM applies to Apps."""
+
+    def __init__(
+        self,
+        pim_url: str,
+        app: RegisteredApp,
+        user: PimUser,
+        *,
+        code_ttl: float = 30.0,
+        clock: Any = time.time,
+    ) -> None:
+        self.pim_url = pim_url
+        self.app = app
+        self.user = user
+        self.code_ttl = code_ttl
+        self.clock = clock
+        self.signing_key, self.certificate_pem = new_signing_key()
+        self._codes: dict[str, PendingCode] = {}
+        self._lock = threading.Lock()
+
+    # -- authorization ------------------------------------------------------------------------
+
+    @staticmethod
+    def grantable(requested: str) -> frozenset[str]:
+        """The requested scopes the PIM knows; unknown ones are dropped silently, as a PIM does."""
+        return frozenset(requested.split()) & (AUTHORIZATION_SCOPES | AUTHENTICATION_SCOPES)
+
+    def needs_consent(self, scopes: frozenset[str]) -> bool:
+        """True when the App is not connected or asks for scopes it was not granted yet."""
+        with self._lock:
+            return self.app.granted is None or not scopes <= self.app.granted
+
+    def issue_code(self, scopes: frozenset[str]) -> str:
+        """Record the user's consent to `scopes` and return a fresh authorization code."""
+        code = secrets.token_urlsafe(48)
+        with self._lock:
+            self._codes[code] = PendingCode(scopes, self.clock())
+        return code
+
+    # -- token endpoint -----------------------------------------------------------------------
+
+    def exchange(self, form: dict[str, str]) -> dict[str, Any]:
+        """Answer a token request like RequestAccessTokenAction: checks in the real PIM's order."""
+        client_id = form.get("client_id")
+        code_identifier = form.get("code_identifier")
+        challenge = form.get("code_challenge")
+        app = self.app
+        if client_id and code_identifier and challenge:
+            expected = hashlib.sha256((code_identifier + app.client_secret).encode()).hexdigest()
+            if client_id != app.client_id or not hmac.compare_digest(expected, challenge):
+                raise TokenError("invalid_client")
+        if not client_id:
+            raise TokenError("invalid_request")
+        if client_id != app.client_id:
+            raise TokenError("invalid_client")
+        code = form.get("code")
+        if not code:
+            raise TokenError("invalid_request")
+        with self._lock:
+            pending = self._codes.get(code)
+            if pending is None:
+                raise TokenError("invalid_grant", "Code is not valid")
+            if self.clock() - pending.issued_at > self.code_ttl:
+                raise TokenError("invalid_grant", "Code has expired")
+            if form.get("grant_type") != "authorization_code":
+                raise TokenError("unsupported_grant_type")
+            if not code_identifier or not challenge:
+                raise TokenError("invalid_request")
+            del self._codes[code]  # a used code is gone: a replay gets "Code is not valid"
+            token = self._grant(pending.scopes)
+        answer: dict[str, Any] = {
+            "access_token": token,
+            "token_type": "bearer",
+            "scope": " ".join(sorted(pending.scopes)),
+        }
+        if "openid" in pending.scopes:
+            answer["id_token"] = self.id_token(pending.scopes)
+        return answer
+
+    def _grant(self, scopes: frozenset[str]) -> str:
+        # same scopes again: the same token; other scopes: old tokens die, a new one is issued
+        app = self.app
+        if app.token is None or app.granted != scopes:
+            app.token = secrets.token_urlsafe(64)
+        app.granted = scopes
+        return app.token
+
+    def id_token(self, scopes: frozenset[str]) -> str:
+        """An RS256 id_token with the claims a real PIM puts in it for these scopes."""
+        now = self.clock()
+        claims: dict[str, Any] = {
+            "iss": self.pim_url,
+            "jti": str(uuid.uuid4()),
+            # pairwise: the same person has a different sub for every App
+            "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.user.id}:{self.app.client_id}")),
+            "aud": self.app.client_id,
+            "iat": now,
+            "exp": now + 3600,
+        }
+        if "email" in scopes:
+            claims.update(email=self.user.email, email_verified=False)
+        if "profile" in scopes:
+            claims.update(firstname=self.user.firstname, lastname=self.user.lastname)
+        return jwt.encode(claims, self.signing_key, algorithm="RS256")
+
+    # -- API access ----------------------------------------------------------------------------
+
+    def check_bearer(self, header: str | None) -> frozenset[str] | tuple[int, str]:
+        """The scopes of a valid App token, or (401, message) exactly as the real API says it."""
+        if not header or not header.startswith("Bearer "):
+            return 401, "Authentication is required"
+        token = header[len("Bearer ") :]
+        with self._lock:
+            if token in self.app.revoked_tokens:
+                return 401, (
+                    "The access token provided is invalid. Your app has been disconnected from "
+                    "that PIM."
+                )
+            if token != self.app.token or self.app.granted is None:
+                return 401, "The access token provided is invalid."
+            return self.app.granted
+
+    def revoke(self) -> None:
+        """Disconnect the App, as a PIM user does in Connect > Connected Apps."""
+        with self._lock:
+            if self.app.token:
+                self.app.revoked_tokens.add(self.app.token)
+            self.app.token = None
+            self.app.granted = None
+
+    def request_scopes(self, scopes: str) -> None:
+        """Record the App's notice that it needs more scopes (shown on the home page)."""
+        with self._lock:
+            self.app.scope_requests.append(scopes)
