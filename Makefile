@@ -1,0 +1,47 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+
+.PHONY: run test lint audit bench lock install clean
+
+$(BIN)/.installed: requirements-dev.lock
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "Python 3.11 or newer is needed (set PYTHON=python3.12 for another one)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	@touch $@
+
+install: $(BIN)/.installed
+
+## run: the App with a local PIM when AKENEO_CLIENT_ID is not set, the App alone otherwise
+run: install
+	@if [ -d devpim ]; then $(BIN)/python -m devpim --port $(PORT); \
+	else $(BIN)/flask --app app run --port $(PORT); fi
+
+## test: every test, browser and PostgreSQL ones included (they skip outside CI when unavailable)
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+audit: install
+	$(BIN)/pip-audit --strict --requirement requirements.lock
+
+bench: install
+	$(BIN)/python -m bench
+
+## lock: pin the dependencies of pyproject.toml again (requirements.lock for production)
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet . && .lock-venv/bin/pip freeze --exclude akeneo-flask-app > requirements.lock
+	.lock-venv/bin/pip install --quiet '.[dev]' && .lock-venv/bin/pip freeze --exclude akeneo-flask-app --exclude pip > requirements-dev.lock
+	rm -rf .lock-venv build *.egg-info
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

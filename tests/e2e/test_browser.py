@@ -1,0 +1,106 @@
+"""The App's flow as a person lives it: a real browser, the App and local PIMs on loopback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from devpim.launch import LocalSetup
+
+pytestmark = pytest.mark.browser
+
+
+def connect(page: Any, pim_url: str, app_url: str) -> None:
+    """In the PIM: click Connect, then Allow; wait for the App's page."""
+    page.goto(pim_url)
+    page.click("#connect")
+    page.wait_for_selector("#requested-scopes")
+    page.click("#allow")
+    page.wait_for_url(f"{app_url}/")
+
+
+def test_connect_and_allow_lands_on_the_connected_page(page: Any, local: LocalSetup) -> None:
+    pim_url = local.pim_urls[0]
+    page.goto(pim_url)
+    assert page.text_content("#app-status") == "Not connected."
+    page.click("#connect")
+    assert page.url.startswith(f"{pim_url}/connect/apps/v1/authorize?")
+    scopes = page.locator("#requested-scopes li").all_text_contents()
+    assert scopes == [
+        "email",
+        "openid",
+        "profile",
+        "read_channel_localization",
+        "read_channel_settings",
+    ]
+    page.click("#allow")
+    page.wait_for_url(f"{local.app_url}/")
+
+    assert page.text_content("#user-name") == "Julia Stark"
+    assert page.text_content("#pim-url") == pim_url
+    assert page.locator("#channels li").all_text_contents() == ["ecommerce", "mobile", "print"]
+    # no code or state left in the address bar or history entry
+    assert "code=" not in page.url
+
+
+def test_cancel_shows_the_cancelled_page(page: Any, local: LocalSetup) -> None:
+    page.goto(local.pim_urls[0])
+    page.click("#connect")
+    with page.expect_navigation() as navigation:
+        page.click("#cancel")
+    assert navigation.value.status == 403
+    assert page.text_content("h1") == "The connection was cancelled in the PIM"
+    assert "access_denied" in page.text_content("#message")
+
+
+def test_open_app_reconnects_without_a_consent_screen(page: Any, local: LocalSetup) -> None:
+    pim_url = local.pim_urls[0]
+    connect(page, pim_url, local.app_url)
+    page.goto(pim_url)
+    page.click("#open-app")  # connected: the PIM sends a fresh code straight back
+    page.wait_for_url(f"{local.app_url}/")
+    assert page.text_content("#user-name") == "Julia Stark"
+
+
+def test_revoke_then_open_offers_to_reconnect(page: Any, local: LocalSetup) -> None:
+    pim_url = local.pim_urls[0]
+    connect(page, pim_url, local.app_url)
+    page.goto(pim_url)
+    page.click("#revoke")
+    page.wait_for_selector("#connect")
+
+    response = page.goto(local.app_url)
+    assert response.status == 401
+    assert "no longer accepts this App" in page.text_content("h1")
+    page.click("text=Connect again")
+    page.wait_for_selector("#requested-scopes")  # not connected any more: consent again
+    page.click("#allow")
+    page.wait_for_url(f"{local.app_url}/")
+    assert page.locator("#channels li").count() == 3
+
+
+def test_two_pims_in_two_browsers_stay_apart(browser: Any, local: LocalSetup) -> None:
+    first, second = browser.new_context(), browser.new_context()
+    try:
+        page_a, page_b = first.new_page(), second.new_page()
+        connect(page_a, local.pim_urls[0], local.app_url)
+        connect(page_b, local.pim_urls[1], local.app_url)
+        page_a.reload()
+        assert page_a.text_content("#pim-url") == local.pim_urls[0]
+        assert page_b.text_content("#pim-url") == local.pim_urls[1]
+        stored = local.app.extensions["akeneo_store"].connections()
+        assert sorted(c.pim_url for c in stored) == sorted(local.pim_urls)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_pages_work_under_the_content_security_policy(page: Any, local: LocalSetup) -> None:
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text))
+    connect(page, local.pim_urls[0], local.app_url)
+    page.goto(local.app_url + "/activate")  # an error page too
+    assert [e for e in errors if "Content Security Policy" in e or "Refused" in e] == []
+    # the stylesheet loaded under default-src 'self'
+    assert page.evaluate("getComputedStyle(document.querySelector('.card')).borderRadius") == "12px"

@@ -1,0 +1,85 @@
+"""Settings: defaults, validation with a sentence, the generated SECRET_KEY."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.config import DEFAULT_SCOPES, Settings
+from app.errors import ConfigError
+
+
+def load(tmp_path: Path, **values: str) -> Settings:
+    return Settings.from_mapping(values, instance_path=str(tmp_path))
+
+
+def test_defaults_are_safe_and_least_privilege(tmp_path: Path) -> None:
+    settings = load(tmp_path, SECRET_KEY="k" * 40)
+    assert settings.scopes == tuple(DEFAULT_SCOPES.split())
+    assert settings.database_url == f"sqlite:///{tmp_path / 'akeneo-app.db'}"
+    assert settings.pim_allowed_hosts == ()
+    assert settings.pim_allow_http is False
+    assert settings.http_timeout == 10.0
+    assert settings.trusted_proxies == 0
+    assert settings.is_configured is False
+
+
+def test_ids_stay_strings(tmp_path: Path) -> None:
+    assert load(tmp_path, SECRET_KEY="k", AKENEO_CLIENT_ID="0123").client_id == "0123"
+
+
+def test_a_missing_secret_key_is_generated_once_with_mode_600(tmp_path: Path) -> None:
+    first = load(tmp_path).secret_key
+    second = load(tmp_path).secret_key
+    assert first == second and len(first) >= 48
+    mode = stat.S_IMODE((tmp_path / "secret_key").stat().st_mode)
+    assert mode == 0o600
+
+
+def test_the_token_key_is_derived_from_the_secret_key_unless_given(tmp_path: Path) -> None:
+    derived = load(tmp_path, SECRET_KEY="a").encryption_keys
+    assert derived != load(tmp_path, SECRET_KEY="b").encryption_keys
+    Fernet(derived[0])  # a usable key
+    key1, key2 = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    given = load(tmp_path, SECRET_KEY="a", TOKEN_ENCRYPTION_KEY=f"{key1}, {key2}")
+    assert given.encryption_keys == (key1, key2)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("AKENEO_SCOPES", "read_products read_prodcuts", "read_prodcuts"),
+        ("TOKEN_ENCRYPTION_KEY", "not-a-key", "not a Fernet key"),
+        ("AKENEO_PIM_ALLOW_HTTP", "maybe", "1 or 0"),
+        ("AKENEO_HTTP_TIMEOUT", "0", "between 0 and 300"),
+        ("AKENEO_HTTP_TIMEOUT", "ten", "between 0 and 300"),
+        ("TRUSTED_PROXIES", "-1", "number of proxies"),
+    ],
+)
+def test_a_wrong_setting_fails_fast_with_a_sentence(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, SECRET_KEY="k", **{name: value})
+
+
+def test_an_unconfigured_app_explains_how_to_get_credentials(tmp_path: Path) -> None:
+    client = create_app(
+        {"TESTING": True, "SECRET_KEY": "k", "DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"}
+    ).test_client()
+    welcome = client.get("/").get_data(as_text=True)
+    assert "AKENEO_CLIENT_ID\n      is missing" in welcome
+    response = client.get("/activate", query_string={"pim_url": "https://pim.example.com"})
+    assert response.status_code == 503
+    assert "Register the App in your PIM" in response.get_data(as_text=True)
+
+
+def test_the_welcome_page_gives_the_urls_to_register(client: FlaskClient) -> None:
+    html = client.get("/", base_url="https://app.example.com").get_data(as_text=True)
+    assert '<code id="activate-url">https://app.example.com/activate</code>' in html
+    assert '<code id="callback-url">https://app.example.com/callback</code>' in html
