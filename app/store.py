@@ -136,6 +136,10 @@ class Store:
                     raise
                 log.info("schema created by another process meanwhile")
 
+    def close(self) -> None:
+        """Close the pooled database connections (at shutdown, or when a test is done)."""
+        self.engine.dispose()
+
     def ping(self) -> None:
         """Raise if the database does not answer."""
         with self.engine.connect() as db:
