@@ -12,6 +12,7 @@ from flask import Flask
 
 from . import routes
 from .akeneo import AkeneoClient
+from .cli import register_cli
 from .config import Settings
 from .errors import register_error_handlers
 from .flow import Flow
@@ -46,4 +47,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_security(app, settings)
     app.register_blueprint(routes.bp)
     register_error_handlers(app)
+    register_cli(app)
     return app

@@ -59,6 +59,7 @@ class Settings:
     http_timeout: float
     trusted_proxies: int
     log_level: str
+    pim_url: str | None = None
     testing: bool = False
 
     @property
@@ -99,6 +100,7 @@ class Settings:
             http_timeout=_positive_float(values, "AKENEO_HTTP_TIMEOUT", 10.0),
             trusted_proxies=_count(values, "TRUSTED_PROXIES", 0),
             log_level=(_text(values, "LOG_LEVEL") or "INFO").upper(),
+            pim_url=(_text(values, "AKENEO_PIM_URL") or "").rstrip("/") or None,
             testing=_flag(values, "TESTING", False),
         )
 

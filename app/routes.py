@@ -8,6 +8,7 @@ from typing import Any
 from flask import (
     Blueprint,
     current_app,
+    flash,
     jsonify,
     redirect,
     render_template,
@@ -93,6 +94,18 @@ def home() -> tuple[str, int] | str:
     if page["connection"].revoked:
         status = 401
     return render_template("connected.html", **page), status
+
+
+@bp.post("/scopes/notify")
+def notify_scopes() -> Response:
+    """Tell the connected PIM that the App now needs all of AKENEO_SCOPES."""
+    check_csrf()
+    connection = store().connection(session.get(CONNECTED_PIM) or "")
+    if connection is None or connection.revoked:
+        return redirect(url_for("app.home"))
+    akeneo().notify_scopes(connection.pim_url, connection.access_token, flow().settings.scopes)
+    flash("The PIM was told. Its users can grant the new scopes by opening the App again.")
+    return redirect(url_for("app.home"))
 
 
 @bp.post("/logout")

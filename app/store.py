@@ -254,7 +254,13 @@ class Store:
         with self._session() as db:
             rows = db.scalars(select(ConnectionRow)).all()
             for row in rows:
-                row.access_token = self._fernet.rotate(row.access_token.encode()).decode()
+                try:
+                    row.access_token = self._fernet.rotate(row.access_token.encode()).decode()
+                except InvalidToken:
+                    raise RuntimeError(
+                        f"The token stored for {row.pim_url} cannot be decrypted with any key of "
+                        "TOKEN_ENCRYPTION_KEY: list the old key after the new one."
+                    ) from None
             return len(rows)
 
     def _to_connection(self, db: Session, row: ConnectionRow) -> Connection:

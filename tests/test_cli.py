@@ -1,0 +1,126 @@
+"""`flask --app app akeneo …`: connections, call, notify-scopes, forget, rotate-key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.akeneo import SCOPES_UPDATE_PATH
+
+from .conftest import FakePim, PimUser, app_config
+
+
+def run(app: Flask, *args: str) -> tuple[int, str]:
+    result = app.test_cli_runner().invoke(args=["akeneo", *args])
+    return result.exit_code, result.output
+
+
+def test_connections_lists_pims_without_tokens(app: Flask, user: PimUser, pim: FakePim) -> None:
+    assert run(app, "connections") == (0, "No PIM is connected yet.\n")
+    user.connect()
+    code, output = run(app, "connections")
+    assert code == 0
+    assert "http://pim-a.test  ok" in output and "Julia Stark" in output
+    assert "read_channel_settings" in output
+    assert str(pim.state.app.token) not in output
+
+
+def test_call_prints_the_pims_json(app: Flask, user: PimUser, pim: FakePim) -> None:
+    user.connect()
+    code, output = run(app, "call", "/api/rest/v1/channels", "--pim", "http://pim-a.test/")
+    assert code == 0
+    assert [c["code"] for c in json.loads(output)["_embedded"]["items"]] == [
+        "ecommerce",
+        "mobile",
+        "print",
+    ]
+    assert pim.calls("/api/rest/v1/channels")[0].headers["Authorization"].startswith("Bearer ")
+
+
+def test_call_uses_akeneo_pim_url_by_default(tmp_path: Path, pim: FakePim) -> None:
+    app = create_app(app_config(tmp_path, AKENEO_PIM_URL="http://pim-a.test"))
+    PimUser(app.test_client(), pim).connect()
+    code, output = run(app, "call", "/api/rest/v1/system-information")
+    assert code == 0 and json.loads(output)["edition"] == "Serenity"
+
+
+def test_call_fails_in_one_line_for_an_unknown_or_revoked_pim(
+    app: Flask, user: PimUser, pim: FakePim
+) -> None:
+    code, output = run(app, "call", "/api/rest/v1/channels", "--pim", "http://pim-a.test")
+    assert code == 1 and output == (
+        "Error: The App is not connected to http://pim-a.test: connect it from the PIM.\n"
+    )
+    user.connect()
+    token = str(pim.state.app.token)
+    pim.state.revoke()
+    code, output = run(app, "call", "/api/rest/v1/channels", "--pim", "http://pim-a.test")
+    assert code == 1
+    assert output.startswith("Error: The access token provided is invalid.")
+    assert "Traceback" not in output and token not in output
+    assert app.extensions["akeneo_store"].connection("http://pim-a.test").revoked
+
+
+def test_call_refuses_a_non_api_path_or_no_pim(app: Flask) -> None:
+    assert run(app, "call", "https://evil.example/x")[0] == 1
+    code, output = run(app, "call", "/api/rest/v1/channels")
+    assert code == 1 and "AKENEO_PIM_URL" in output
+
+
+def test_notify_scopes_posts_the_configured_scopes(app: Flask, user: PimUser, pim: FakePim) -> None:
+    user.connect()
+    code, output = run(app, "notify-scopes", "http://pim-a.test")
+    assert code == 0, output
+    (sent,) = pim.calls(SCOPES_UPDATE_PATH)
+    assert sent.method == "POST"
+    assert sent.query["scopes"] == [
+        "read_channel_settings read_channel_localization openid profile email"
+    ]
+    assert pim.state.app.scope_requests == [sent.query["scopes"][0]]
+
+
+def test_the_connected_page_offers_the_scope_notice_when_scopes_are_missing(
+    tmp_path: Path, pim: FakePim
+) -> None:
+    first_release = create_app(app_config(tmp_path, AKENEO_SCOPES="read_channel_settings"))
+    browser: FlaskClient = first_release.test_client()
+    PimUser(browser, pim).connect()
+    assert 'id="missing-scopes"' not in browser.get("/").get_data(as_text=True)
+
+    # a new release of the App needs one more scope; same database, same browser session
+    next_release = create_app(
+        app_config(tmp_path, AKENEO_SCOPES="read_channel_settings read_categories")
+    ).test_client()
+    next_release.set_cookie("akeneo_app_session", browser.get_cookie("akeneo_app_session").value)  # type: ignore[union-attr]
+    html = next_release.get("/").get_data(as_text=True)
+    assert 'id="missing-scopes"' in html and "read_categories" in html
+    token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    assert next_release.post("/scopes/notify", data={"csrf_token": token}).status_code == 302
+    assert pim.state.app.scope_requests == ["read_channel_settings read_categories"]
+    assert "The PIM was told" in next_release.get("/").get_data(as_text=True)
+
+
+def test_forget_deletes_the_stored_connection(app: Flask, user: PimUser) -> None:
+    user.connect()
+    assert run(app, "forget", "http://pim-a.test")[0] == 0
+    assert app.extensions["akeneo_store"].connections() == []
+    assert run(app, "forget", "http://pim-a.test")[0] == 1
+
+
+def test_rotate_key_re_encrypts_with_the_first_key(tmp_path: Path, pim: FakePim) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    before = create_app(app_config(tmp_path, TOKEN_ENCRYPTION_KEY=old))
+    PimUser(before.test_client(), pim).connect()
+    during = create_app(app_config(tmp_path, TOKEN_ENCRYPTION_KEY=f"{new},{old}"))
+    assert run(during, "rotate-key") == (
+        0,
+        "Re-encrypted 1 token(s) with the first key. Older keys can now be removed.\n",
+    )
+    after = create_app(app_config(tmp_path, TOKEN_ENCRYPTION_KEY=new))
+    connection = after.extensions["akeneo_store"].connection("http://pim-a.test")
+    assert connection.access_token == pim.state.app.token
