@@ -17,7 +17,7 @@ from .config import Settings
 from .errors import register_error_handlers
 from .flow import Flow
 from .identity import IdTokenVerifier
-from .logs import configure_logging
+from .logs import configure_logging, register_request_ids
 from .security import register_security
 from .store import Store
 
@@ -45,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
 
     register_security(app, settings)
+    register_request_ids(app, trust_incoming=settings.trusted_proxies > 0)
     app.register_blueprint(routes.bp)
     register_error_handlers(app)
     register_cli(app)

@@ -9,8 +9,22 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
+
+from flask import Flask, Response, g, has_request_context, request
 
 _SECRET_PARAMS = re.compile(r"((?:^|[?&])(?:code|state|access_token|id_token)=)[^&\s\"]*")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+class RequestId(logging.Filter):
+    """Give every record the id of the request it was logged in ("-" outside requests)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Set record.request_id; always keep the record."""
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
 
 
 class RedactQuery(logging.Filter):
@@ -26,11 +40,29 @@ class RedactQuery(logging.Filter):
 
 
 def configure_logging(level: str) -> None:
-    """Set the App's log level; give a bare `flask run` readable lines without secrets."""
+    """Set the App's log level; give a bare server (gunicorn, flask run) lines with request ids."""
     root = logging.getLogger()
-    if not root.handlers:  # leave a host's logging (gunicorn, pytest) alone
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not root.handlers:  # leave a host's own logging set-up (pytest, a platform) alone
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.addFilter(RequestId())
+        root.addHandler(handler)
     logging.getLogger("app").setLevel(level)
     werkzeug = logging.getLogger("werkzeug")
     if not any(isinstance(f, RedactQuery) for f in werkzeug.filters):
         werkzeug.addFilter(RedactQuery())
+
+
+def register_request_ids(app: Flask, *, trust_incoming: bool) -> None:
+    """Give each request an id (the proxy's X-Request-Id when trusted), logged and echoed back."""
+
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        trusted = trust_incoming and _REQUEST_ID.match(incoming)
+        g.request_id = incoming if trusted else secrets.token_hex(8)
+
+    @app.after_request
+    def echo_request_id(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "-")
+        return response

@@ -135,6 +135,8 @@ class Store:
                 if "already exists" not in str(error):
                     raise
                 log.info("schema created by another process meanwhile")
+        # no pooled connection may outlive this call into forked workers (gunicorn --preload)
+        self.engine.dispose()
 
     def close(self) -> None:
         """Close the pooled database connections (at shutdown, or when a test is done)."""
@@ -294,7 +296,7 @@ def _make_engine(database_url: str) -> Engine:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets several gunicorn workers read while one writes; wait for a lock rather than fail
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=5000")  # first: switching to WAL takes a lock too
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

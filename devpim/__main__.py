@@ -9,6 +9,8 @@ import time
 
 from dotenv import dotenv_values
 
+from app.logs import configure_logging
+
 from .launch import QuietHandler, start_local
 
 
@@ -18,9 +20,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--pim-port", type=int, default=int(os.environ.get("PIM_PORT", "8001")))
     args = parser.parse_args()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    logging.getLogger().setLevel(logging.INFO)  # the servers' request lines too
 
     if os.environ.get("AKENEO_CLIENT_ID") or dotenv_values(".env").get("AKENEO_CLIENT_ID"):
         # real PIM mode: only the App, configured from the environment and .env

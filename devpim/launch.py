@@ -6,11 +6,20 @@ tests and the benchmark use it to get the same set-up on free ports.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import secrets
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -21,6 +30,7 @@ from app import create_app
 from . import create_devpim
 
 HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent  # the repository: where gunicorn.conf.py is
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -109,3 +119,56 @@ def start_local(
         pims=pims,
         servers=servers,
     )
+
+
+def free_port() -> int:
+    """A loopback port free right now."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    # Linux: the server gets SIGTERM when the process that started it dies, so none is left behind
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def start_gunicorn(
+    port: int, env: Mapping[str, str], *, workers: int = 2, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """The App under gunicorn (gunicorn.conf.py) on a loopback port; returns once it answers."""
+    output = open(log, "ab") if log else subprocess.DEVNULL
+    try:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:create_app()"],
+            cwd=ROOT,
+            env={**os.environ, **env, "BIND": f"{HOST}:{port}", "WEB_CONCURRENCY": str(workers)},
+            stdout=output,
+            stderr=output,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+    finally:
+        if log:
+            output.close()  # type: ignore[union-attr]  # the child has its own copy
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.returncode} (see {log})")
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("gunicorn did not answer /healthz within 30 s")
+
+
+def stop_process(server: subprocess.Popen[bytes]) -> None:
+    """Stop a server gracefully, then for good."""
+    server.terminate()
+    try:
+        server.wait(20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from flask.testing import FlaskClient
 
-from .conftest import PimUser
+from app import create_app
+from app.logs import RequestId
+
+from .conftest import PimUser, app_config
 
 
 def test_pages_carry_security_headers(client: FlaskClient) -> None:
@@ -55,3 +61,42 @@ def test_sign_out_needs_the_sessions_csrf_token(user: PimUser, client: FlaskClie
     assert "Your Akeneo App is running" in client.get("/").get_data(as_text=True)
     store = client.application.extensions["akeneo_store"]
     assert store.connection("http://pim-a.test") is not None  # the connection stays
+
+
+def test_every_response_has_a_request_id(client: FlaskClient) -> None:
+    first, second = client.get("/healthz"), client.get("/healthz")
+    assert len(first.headers["X-Request-Id"]) == 16
+    assert first.headers["X-Request-Id"] != second.headers["X-Request-Id"]
+
+
+def test_an_incoming_request_id_is_ignored_unless_a_proxy_is_trusted(tmp_path: Path) -> None:
+    untrusted = create_app(app_config(tmp_path)).test_client()
+    assert untrusted.get("/", headers={"X-Request-Id": "abc"}).headers["X-Request-Id"] != "abc"
+    trusted = create_app(app_config(tmp_path, TRUSTED_PROXIES="1")).test_client()
+    assert trusted.get("/", headers={"X-Request-Id": "abc"}).headers["X-Request-Id"] == "abc"
+    forged = trusted.get("/", headers={"X-Request-Id": "a b;c"}).headers["X-Request-Id"]
+    assert forged != "a b;c"
+
+
+def test_behind_a_trusted_proxy_the_urls_are_https_and_the_cookie_secure(tmp_path: Path) -> None:
+    client = create_app(app_config(tmp_path, TRUSTED_PROXIES="1")).test_client()
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "abc.ngrok-free.app"}
+    html = client.get("/", headers=forwarded).get_data(as_text=True)
+    assert "https://abc.ngrok-free.app/callback" in html
+    response = client.get("/activate?pim_url=http://pim-a.test", headers=forwarded)
+    assert "Secure" in response.headers["Set-Cookie"]
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_log_lines_carry_the_request_id(client: FlaskClient) -> None:
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    handler.addFilter(RequestId())  # as on the handler that configure_logging() installs
+    logging.getLogger("app").addHandler(handler)
+    try:
+        response = client.get("/activate", query_string={"pim_url": "https://evil.example"})
+    finally:
+        logging.getLogger("app").removeHandler(handler)
+    refused = [r for r in records if r.name == "app.errors"]
+    assert refused and {r.request_id for r in refused} == {response.headers["X-Request-Id"]}

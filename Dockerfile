@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# Build: docker build -t akeneo-app .
+# Run:   docker run --env-file .env -p 127.0.0.1:8000:8000 -v akeneo-app:/app/instance akeneo-app
+
+FROM python:3.12-slim-bookworm AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python -m venv /venv
+# the dependency layer first: it is rebuilt only when the lock file changes
+COPY requirements.lock /tmp/requirements.lock
+RUN /venv/bin/pip install --no-deps -r /tmp/requirements.lock
+
+FROM python:3.12-slim-bookworm
+ENV PATH=/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+RUN groupadd --system app && useradd --system --gid app --home-dir /app app
+COPY --from=build /venv /venv
+WORKDIR /app
+COPY gunicorn.conf.py ./
+COPY templates/ templates/
+COPY static/ static/
+COPY app/ app/
+# instance/ holds the generated SECRET_KEY and the SQLite file when nothing else is configured
+RUN mkdir instance && chown app:app instance
+USER app
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "app:create_app()"]
