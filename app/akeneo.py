@@ -227,14 +227,18 @@ def _read_capped(response: requests.Response, deadline: float) -> bytes:
     """Read the body, refusing more than MAX_BODY bytes or a trickle that outlasts the deadline."""
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(chunk_size=16384):
+    while True:
+        if time.monotonic() > deadline:
+            raise requests.Timeout("total deadline passed")
+        # read1 returns after one socket read (each bounded by the read timeout), so a PIM that
+        # sends a byte at a time is stopped here instead of holding a worker for ever
+        chunk = response.raw.read1(16384, decode_content=True)
+        if not chunk:
+            return b"".join(chunks)
         size += len(chunk)
         if size > MAX_BODY:
             raise _TooLarge
-        if time.monotonic() > deadline:
-            raise requests.Timeout("total deadline passed")
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _parse_json(raw: bytes) -> Any:

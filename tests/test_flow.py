@@ -424,3 +424,66 @@ def test_no_code_reaches_an_error_page(user: PimUser, pim: FakePim) -> None:
     callback = user.consent(user.activate())
     code = parse_qs(urlsplit(callback).query)["code"][0]
     assert code not in page(user.come_back(callback))
+
+
+# -- hardening: duplicated parameters, session rotation, a callback raced against itself ----------
+
+
+@pytest.mark.parametrize("name", ["state", "code", "error"])
+def test_a_parameter_given_twice_is_refused(
+    user: PimUser, client: FlaskClient, pim: FakePim, name: str
+) -> None:
+    callback = urlsplit(user.consent(user.activate()))
+    response = client.get(f"{callback.path}?{callback.query}&{name}=again&{name}=and-again")
+    assert response.status_code == 400
+    assert "more than once" in page(response)
+    assert pim.calls(TOKEN_PATH) == []
+
+
+def test_the_session_is_renewed_after_connecting(user: PimUser, client: FlaskClient) -> None:
+    with client.session_transaction() as session:
+        session["planted"] = "by an attacker before login"
+    user.activate()
+    with client.session_transaction() as session:
+        csrf_before = session.get("csrf")
+    user.come_back(user.consent(user.activate()))
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        assert "oauth_state" not in session and "oauth_pim_url" not in session
+        assert session["pim_url"] == "http://pim-a.test"
+        assert session["csrf"] != csrf_before
+
+
+def test_a_callback_raced_against_itself_exchanges_the_code_once(
+    user: PimUser, client: FlaskClient, pim: FakePim
+) -> None:
+    callback = urlsplit(user.consent(user.activate()))
+    cookie = client.get_cookie("akeneo_app_session")
+    assert cookie is not None
+    barrier = threading.Barrier(6)
+    statuses: list[int] = []
+
+    def arrive() -> None:
+        browser = client.application.test_client()  # the same cookie, sent six times at once
+        browser.set_cookie("akeneo_app_session", cookie.value)
+        barrier.wait()
+        statuses.append(browser.get(callback.path, query_string=callback.query).status_code)
+
+    threads = [threading.Thread(target=arrive) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [302] + [400] * 5
+    assert len(pim.calls(TOKEN_PATH)) == 1
+
+
+def test_a_revoked_app_never_redirects_itself_into_the_pim(
+    user: PimUser, client: FlaskClient, pim: FakePim
+) -> None:
+    user.connect()
+    pim.state.revoke()
+    for _ in range(3):
+        response = client.get("/")
+        assert response.status_code == 401 and "Location" not in response.headers
+    assert pim.calls("/connect/apps/v1/authorize") == []

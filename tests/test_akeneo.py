@@ -1,0 +1,142 @@
+"""The PIM client against misbehaving PIMs: slow trickles, huge answers, untrusted TLS."""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from flask.testing import FlaskClient
+
+from app.akeneo import MAX_BODY, PUBLIC_KEY_PATH, TOKEN_PATH, AkeneoClient
+from app.errors import PimError, PimTimeout
+
+from .conftest import FakePim, PimUser
+
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n"
+BODY = b'{"public_key": "-----BEGIN PUBLIC KEY-----"}'
+
+
+class LoopbackPim:
+    """A raw loopback server: the headers at once, then the body at `byte_delay` a byte.
+
+    It serves one connection at a time and stops by itself after 10 s.
+    """
+
+    def __init__(self, byte_delay: float, tls: ssl.SSLContext | None = None) -> None:
+        self.byte_delay, self.tls = byte_delay, tls
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        end = time.monotonic() + 10
+        while not self.stopped.is_set() and time.monotonic() < end:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                continue
+            try:
+                if self.tls:
+                    connection = self.tls.wrap_socket(connection, server_side=True)
+                connection.recv(65536)
+                connection.sendall(HEAD)
+                for byte in BODY.ljust(200):
+                    if self.stopped.is_set() or time.monotonic() > end:
+                        break
+                    connection.sendall(bytes([byte]))
+                    time.sleep(self.byte_delay)
+            except OSError:
+                pass  # the client hung up, as it should
+            finally:
+                connection.close()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def slow_pim() -> Iterator[LoopbackPim]:
+    server = LoopbackPim(byte_delay=0.05)  # 200 bytes: 10 s in all, every read well in time
+    yield server
+    server.close()
+
+
+def self_signed_tls(tmp_path: Path) -> ssl.SSLContext:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("127.0.0.1")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    return context
+
+
+def test_a_pim_that_trickles_its_answer_hits_the_total_deadline(slow_pim: LoopbackPim) -> None:
+    client = AkeneoClient("id", "secret", timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(PimTimeout):
+        client.public_key(slow_pim.url)
+    # each byte came in time (0.05 s < 0.5 s read timeout), but the whole did not
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_pim_with_an_untrusted_certificate_is_refused(tmp_path: Path) -> None:
+    server = LoopbackPim(byte_delay=0, tls=self_signed_tls(tmp_path))
+    try:
+        with pytest.raises(PimError, match="could not be reached"):
+            AkeneoClient("id", "secret", timeout=2).public_key(server.url)
+    finally:
+        server.close()
+
+
+def test_tls_verification_is_on() -> None:
+    assert AkeneoClient("id", "secret").http.verify is True
+
+
+def test_an_answer_over_the_size_cap_is_refused(
+    user: PimUser, client: FlaskClient, pim: FakePim
+) -> None:
+    pim.answer("POST", TOKEN_PATH, raw=b'{"access_token": "' + b"x" * MAX_BODY + b'"}')
+    response = user.connect()
+    assert response.status_code == 502
+    assert "too large" in response.get_data(as_text=True)
+    assert client.application.extensions["akeneo_store"].connections() == []
+
+
+def test_no_redirect_is_followed_to_another_host(user: PimUser, pim: FakePim) -> None:
+    pim.answer("GET", PUBLIC_KEY_PATH, status=302, raw=b"")
+    response = user.connect()
+    assert response.status_code == 502
+    assert "redirect" in response.get_data(as_text=True)
+    assert {r.path for r in pim.requests} == {TOKEN_PATH, PUBLIC_KEY_PATH}
