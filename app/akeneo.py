@@ -1,4 +1,4 @@
-"""The HTTP client for an Akeneo PIM: authorize URL, code exchange, OpenID key, REST API calls.
+"""The HTTP layer for an Akeneo PIM: the App endpoints (authorize, token, key) and call().
 
 It takes plain arguments and returns values; it knows nothing of Flask. Every call has a
 connect/read timeout *and* a total deadline, follows no redirect, reads at most MAX_BODY bytes,
@@ -13,7 +13,6 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -93,7 +92,7 @@ class AkeneoClient:
             "code_identifier": code_identifier,
             "code_challenge": code_challenge(code_identifier, self._client_secret),
         }
-        body = self._json("POST", pim_url, TOKEN_PATH, data=form, what="token request")
+        body = self.call("POST", pim_url, TOKEN_PATH, data=form, what="token request")
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise PimError("The PIM's token answer has no access_token.", pim_url=pim_url)
@@ -108,40 +107,15 @@ class AkeneoClient:
 
     def public_key(self, pim_url: str) -> str:
         """The PEM (certificate or public key) that signs the PIM's id_tokens."""
-        body = self._json("GET", pim_url, PUBLIC_KEY_PATH, what="OpenID public key request")
+        body = self.call("GET", pim_url, PUBLIC_KEY_PATH, what="OpenID public key request")
         pem = body.get("public_key") if isinstance(body, dict) else None
         if not isinstance(pem, str) or "-----BEGIN" not in pem:
             raise PimError("The PIM's OpenID public key is not a PEM key.", pim_url=pim_url)
         return pem
 
-    def api_get(
-        self, pim_url: str, token: str, path: str, params: Mapping[str, str] | None = None
-    ) -> Any:
-        """GET a REST API path (`/api/rest/v1/...`) with the App's token; return the JSON."""
-        return self._json("GET", pim_url, path, params=params, token=token, what=f"API call {path}")
-
-    def api_items(self, pim_url: str, token: str, path: str, limit: int = 100) -> Iterator[Any]:
-        """Every item of a paginated list, following `_links.next` on the same PIM."""
-        page: Any = self.api_get(pim_url, token, path, {"limit": str(limit)})
-        while True:
-            yield from page.get("_embedded", {}).get("items", [])
-            next_href = page.get("_links", {}).get("next", {}).get("href")
-            if not next_href:
-                return
-            target = urlsplit(next_href)
-            if f"{target.scheme}://{target.netloc}" != pim_url:
-                raise PimError("The PIM's next page points to another host.", pim_url=pim_url)
-            page = self._json(
-                "GET",
-                pim_url,
-                f"{target.path}?{target.query}",
-                token=token,
-                what=f"API call {path}",
-            )
-
     def notify_scopes(self, pim_url: str, token: str, scopes: tuple[str, ...]) -> None:
         """Tell the PIM the App now needs `scopes`; it notifies the users who manage the App."""
-        self._json(
+        self.call(
             "POST",
             pim_url,
             SCOPES_UPDATE_PATH,
@@ -150,7 +124,7 @@ class AkeneoClient:
             what="scope update notice",
         )
 
-    def _json(
+    def call(
         self,
         method: str,
         pim_url: str,
@@ -160,6 +134,11 @@ class AkeneoClient:
         token: str | None = None,
         **kwargs: Any,
     ) -> Any:
+        """Send one request to a PIM and return its JSON; `what` names it in logs and errors.
+
+        A 401 to a bearer `token` raises TokenRevoked; any other non-2xx, a redirect, a body that
+        is not JSON or over MAX_BODY raises PimError; a time-out raises PimTimeout.
+        """
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"

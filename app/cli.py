@@ -6,19 +6,23 @@ Errors end with a one-line reason on stderr and exit code 1: no traceback, never
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from .akeneo import AkeneoClient
+from .api import PimApi
 from .config import Settings
 from .errors import AppError
 from .pim_url import PimUrlPolicy
-from .store import Connection, Store
+from .store import Store
+from .tokens import AppToken, ConnectionToken, StaticToken, TokenSource
 
 akeneo = AppGroup("akeneo", help="The App's connections to Akeneo PIMs.")
+T = TypeVar("T")
 
 
 def register_cli(app: Flask) -> None:
@@ -38,34 +42,34 @@ def _settings() -> Settings:
     return current_app.extensions["akeneo_settings"]  # type: ignore[no-any-return]
 
 
-def _connection(pim_url: str | None) -> Connection:
-    """The usable connection to `pim_url` (or AKENEO_PIM_URL), or a one-line failure."""
-    settings = _settings()
-    raw = pim_url or settings.pim_url
-    if not raw:
-        raise click.ClickException("Name the PIM with --pim URL, or set AKENEO_PIM_URL.")
-    try:
-        origin = PimUrlPolicy(settings.pim_allowed_hosts, settings.pim_allow_http).check(raw)
-    except AppError as error:
-        raise click.ClickException(error.message) from None
-    connection = _store().connection(origin)
-    if connection is None:
-        raise click.ClickException(
-            f"The App is not connected to {origin}: connect it from the PIM."
-        )
-    if connection.revoked:
-        raise click.ClickException(f"{origin} revoked the App's token: connect it again.")
-    return connection
-
-
-def _pim_call(connection: Connection, action: Any) -> Any:
-    """Run `action()`; a PIM refusal becomes a one-line failure (and marks a revoked token)."""
+def _one_line(action: Callable[[], T]) -> T:
+    """Run `action`; an App error (bad URL, refused credential, PIM error) ends in one line."""
     try:
         return action()
     except AppError as error:
-        if error.status == 401:
-            _store().mark_revoked(connection.pim_url)
         raise click.ClickException(error.message) from None
+
+
+def _origin(raw: str) -> str:
+    settings = _settings()
+    policy = PimUrlPolicy(settings.pim_allowed_hosts, settings.pim_allow_http)
+    return _one_line(lambda: policy.check(raw))
+
+
+def _token_source(pim_flag: str | None) -> tuple[str, TokenSource]:
+    """--pim: that PIM's App token; else AKENEO_ACCESS_TOKEN, else the connection, else App."""
+    settings = _settings()
+    if pim_flag:
+        origin = _origin(pim_flag)
+        return origin, AppToken(_store(), origin)
+    if not settings.pim_url:
+        raise click.ClickException("Name the PIM with --pim URL, or set AKENEO_PIM_URL.")
+    origin = _origin(settings.pim_url)
+    if settings.access_token:
+        return origin, StaticToken(settings.access_token)
+    if settings.connection:
+        return origin, ConnectionToken(_client(), _store(), origin, settings.connection)
+    return origin, AppToken(_store(), origin)
 
 
 @akeneo.command("connections")
@@ -85,15 +89,17 @@ def connections() -> None:
 
 @akeneo.command("call")
 @click.argument("path")
-@click.option("--pim", "pim_url", help="The PIM whose stored App token to use (AKENEO_PIM_URL).")
+@click.option("--pim", "pim_url", help="Use this PIM's stored App token.")
 def call(path: str, pim_url: str | None) -> None:
-    """GET an API PATH (e.g. /api/rest/v1/channels) with the PIM's App token; print the JSON."""
+    """GET an API PATH (e.g. /api/rest/v1/channels) and print the JSON.
+
+    The token: with --pim, that PIM's App token; otherwise, for AKENEO_PIM_URL,
+    AKENEO_ACCESS_TOKEN if set, else the AKENEO_CONNECTION_* credentials, else the App token.
+    """
     if not path.startswith("/api/"):
         raise click.ClickException("PATH is an API path that starts with /api/.")
-    connection = _connection(pim_url)
-    body = _pim_call(
-        connection, lambda: _client().api_get(connection.pim_url, connection.access_token, path)
-    )
+    origin, tokens = _token_source(pim_url)
+    body: Any = _one_line(lambda: PimApi(origin, tokens, _client()).get(path))
     click.echo(json.dumps(body, indent=2, ensure_ascii=False))
 
 
@@ -101,15 +107,23 @@ def call(path: str, pim_url: str | None) -> None:
 @click.argument("pim_url")
 def notify_scopes(pim_url: str) -> None:
     """Tell PIM_URL that the App now needs AKENEO_SCOPES (its users are notified)."""
-    connection = _connection(pim_url)
+    origin = _origin(pim_url)
+    tokens = AppToken(_store(), origin)
     scopes = _settings().scopes
-    _pim_call(
-        connection,
-        lambda: _client().notify_scopes(connection.pim_url, connection.access_token, scopes),
-    )
+
+    def notify() -> None:
+        token = tokens.token()
+        try:
+            _client().notify_scopes(origin, token, scopes)
+        except AppError as error:
+            if error.status == 401:
+                tokens.refused(token)
+            raise
+
+    _one_line(notify)
     click.echo(
-        f"{connection.pim_url} was told the App needs: {' '.join(scopes)}. Its users grant them "
-        "by opening the App again."
+        f"{origin} was told the App needs: {' '.join(scopes)}. Its users grant them by opening "
+        "the App again."
     )
 
 

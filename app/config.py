@@ -45,6 +45,19 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 @dataclass(frozen=True)
+class ConnectionCredentials:
+    """What Connect > Connection settings gives: client id, secret, username, password."""
+
+    client_id: str
+    secret: str
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"ConnectionCredentials(client_id={self.client_id!r}, username={self.username!r})"
+
+
+@dataclass(frozen=True)
 class Settings:
     """The App's configuration, validated. See `.env.example` for each variable."""
 
@@ -60,7 +73,12 @@ class Settings:
     trusted_proxies: int
     log_level: str
     pim_url: str | None = None
+    connection: ConnectionCredentials | None = None
+    access_token: str | None = None
     testing: bool = False
+
+    def __repr__(self) -> str:  # settings hold secrets: never print them
+        return f"Settings(client_id={self.client_id!r}, scopes={self.scopes!r})"
 
     @property
     def is_configured(self) -> bool:
@@ -101,6 +119,8 @@ class Settings:
             trusted_proxies=_count(values, "TRUSTED_PROXIES", 0),
             log_level=(_text(values, "LOG_LEVEL") or "INFO").upper(),
             pim_url=(_text(values, "AKENEO_PIM_URL") or "").rstrip("/") or None,
+            connection=_connection(values),
+            access_token=_text(values, "AKENEO_ACCESS_TOKEN"),
             testing=_flag(values, "TESTING", False),
         )
 
@@ -147,6 +167,28 @@ def _count(values: Mapping[str, Any], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) > 10:
         raise ConfigError(f"{name} must be the number of proxies in front of the App (0 to 10).")
     return int(raw)
+
+
+CONNECTION_VARIABLES = (
+    "AKENEO_CONNECTION_CLIENT_ID",
+    "AKENEO_CONNECTION_SECRET",
+    "AKENEO_CONNECTION_USERNAME",
+    "AKENEO_CONNECTION_PASSWORD",
+)
+
+
+def _connection(values: Mapping[str, Any]) -> ConnectionCredentials | None:
+    given = {name: _text(values, name) for name in CONNECTION_VARIABLES}
+    if not any(given.values()):
+        return None
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise ConfigError(
+            f"A connection needs all four of its settings; {', '.join(missing)} missing. Copy "
+            "them from the PIM (Connect > Connection settings)."
+        )
+    client_id, secret, username, password = (str(given[n]) for n in CONNECTION_VARIABLES)
+    return ConnectionCredentials(client_id, secret, username, password)
 
 
 def _scopes(raw: str) -> tuple[str, ...]:

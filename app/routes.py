@@ -19,10 +19,12 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from .akeneo import AkeneoClient
+from .api import PimApi
 from .errors import PimError, TokenRevoked
 from .flow import CONNECTED_PIM, CONNECTED_USER, Flow
 from .security import check_csrf
 from .store import Store
+from .tokens import AppToken
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +79,11 @@ def home() -> tuple[str, int] | str:
     }
     status = 200
     if not connection.revoked:
+        api = PimApi(connection.pim_url, AppToken(store(), connection.pim_url), akeneo())
         try:
-            page["channels"] = [
-                channel["code"]
-                for channel in akeneo().api_items(
-                    connection.pim_url, connection.access_token, CHANNELS_PATH
-                )
-            ]
+            page["channels"] = [channel["code"] for channel in api.items(CHANNELS_PATH)]
         except TokenRevoked:
-            # the PIM disconnected the App: say so and offer to reconnect, never loop into it
-            store().mark_revoked(connection.pim_url)
+            # the App was disconnected in the PIM (now marked so): offer to reconnect, never loop
             page["connection"] = store().connection(connection.pim_url)
         except PimError as error:
             page["api_error"] = error.message

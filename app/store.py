@@ -84,6 +84,29 @@ class StateRow(Base):
     consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class ConnectionTokenRow(Base):
+    """The current tokens of a connection (password grant), encrypted like App tokens."""
+
+    __tablename__ = "connection_tokens"
+
+    key: Mapped[str] = mapped_column(String(2400), primary_key=True)  # pim|client id|username
+    access_token: Mapped[str] = mapped_column(Text)
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[float]
+
+
+@dataclass(frozen=True)
+class ConnectionTokens:
+    """A connection's access token, its refresh token and when it expires (epoch seconds)."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_at: float
+
+    def __repr__(self) -> str:
+        return f"ConnectionTokens(expires_at={self.expires_at})"
+
+
 @dataclass(frozen=True)
 class Connection:
     """A stored connection, token decrypted, as the rest of the App sees it."""
@@ -256,23 +279,61 @@ class Store:
         with self._session() as db:
             rows = db.scalars(select(ConnectionRow)).all()
             for row in rows:
-                try:
-                    row.access_token = self._fernet.rotate(row.access_token.encode()).decode()
-                except InvalidToken:
-                    raise RuntimeError(
-                        f"The token stored for {row.pim_url} cannot be decrypted with any key of "
-                        "TOKEN_ENCRYPTION_KEY: list the old key after the new one."
-                    ) from None
-            return len(rows)
+                row.access_token = self._rotate(row.access_token, row.pim_url)
+            connection_rows = db.scalars(select(ConnectionTokenRow)).all()
+            for token_row in connection_rows:
+                token_row.access_token = self._rotate(token_row.access_token, token_row.key)
+                if token_row.refresh_token:
+                    token_row.refresh_token = self._rotate(token_row.refresh_token, token_row.key)
+            return len(rows) + len(connection_rows)
 
-    def _to_connection(self, db: Session, row: ConnectionRow) -> Connection:
+    def _rotate(self, ciphertext: str, what: str) -> str:
         try:
-            token = self._fernet.decrypt(row.access_token.encode()).decode()
+            return self._fernet.rotate(ciphertext.encode()).decode()
         except InvalidToken:
             raise RuntimeError(
-                f"The token stored for {row.pim_url} cannot be decrypted: TOKEN_ENCRYPTION_KEY "
+                f"The token stored for {what} cannot be decrypted with any key of "
+                "TOKEN_ENCRYPTION_KEY: list the old key after the new one."
+            ) from None
+
+    # -- connection (password grant) tokens ----------------------------------------------------
+
+    def connection_tokens(self, key: str) -> ConnectionTokens | None:
+        """The stored tokens of a connection, decrypted, or None."""
+        with self._session() as db:
+            row = db.get(ConnectionTokenRow, key)
+            if row is None:
+                return None
+            return ConnectionTokens(
+                access_token=self._decrypt(row.access_token, key),
+                refresh_token=self._decrypt(row.refresh_token, key) if row.refresh_token else None,
+                expires_at=row.expires_at,
+            )
+
+    def save_connection_tokens(self, key: str, tokens: ConnectionTokens) -> None:
+        """Store (or replace) a connection's tokens, encrypted."""
+        with self._session() as db:
+            row = db.get(ConnectionTokenRow, key) or ConnectionTokenRow(key=key)
+            row.access_token = self._fernet.encrypt(tokens.access_token.encode()).decode()
+            row.refresh_token = (
+                self._fernet.encrypt(tokens.refresh_token.encode()).decode()
+                if tokens.refresh_token
+                else None
+            )
+            row.expires_at = tokens.expires_at
+            db.merge(row)
+
+    def _decrypt(self, ciphertext: str, what: str) -> str:
+        try:
+            return self._fernet.decrypt(ciphertext.encode()).decode()
+        except InvalidToken:
+            raise RuntimeError(
+                f"The token stored for {what} cannot be decrypted: TOKEN_ENCRYPTION_KEY "
                 "(or SECRET_KEY) changed. Restore the old key, listed after the new one."
             ) from None
+
+    def _to_connection(self, db: Session, row: ConnectionRow) -> Connection:
+        token = self._decrypt(row.access_token, row.pim_url)
         user_row = db.get(UserRow, row.user_id) if row.user_id else None
         user = User(user_row.sub, user_row.name, user_row.email) if user_row else None
         return Connection(

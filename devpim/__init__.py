@@ -15,7 +15,14 @@ from urllib.parse import urlencode
 from flask import Flask, abort, current_app, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
-from .state import PimState, PimUser, RegisteredApp, TokenError
+from .state import (
+    ConnectionAccount,
+    ConnectionError422,
+    PimState,
+    PimUser,
+    RegisteredApp,
+    TokenError,
+)
 
 CHANNELS = [
     {
@@ -62,8 +69,21 @@ def create_devpim(config: Mapping[str, Any]) -> Flask:
         lastname=config.get("USER_LASTNAME", "Stark"),
         email=config.get("USER_EMAIL", "julia@example.com"),
     )
+    connection = None
+    if config.get("CONNECTION_CLIENT_ID"):
+        connection = ConnectionAccount(
+            client_id=config["CONNECTION_CLIENT_ID"],
+            secret=config["CONNECTION_SECRET"],
+            username=config["CONNECTION_USERNAME"],
+            password=config["CONNECTION_PASSWORD"],
+        )
     pim.extensions["devpim"] = PimState(
-        config["PIM_URL"], app, user, code_ttl=float(config.get("CODE_TTL", 30))
+        config["PIM_URL"],
+        app,
+        user,
+        code_ttl=float(config.get("CODE_TTL", 30)),
+        connection=connection,
+        connection_token_ttl=float(config.get("CONNECTION_TOKEN_TTL", 3600)),
     )
     pim.register_blueprint(_routes())
     return pim
@@ -134,6 +154,16 @@ def _routes() -> Any:
             return jsonify(state().exchange({k: str(v) for k, v in (form or {}).items()})), 200
         except TokenError as error:
             return jsonify(error.body), 400
+
+    @bp.post("/api/oauth/v1/token")
+    def password_token() -> tuple[Response, int]:
+        auth = request.authorization
+        basic = (auth.username or "", auth.password or "") if auth else None
+        body = request.get_json(silent=True) or request.form.to_dict()
+        try:
+            return jsonify(state().password_token(basic, body)), 200
+        except ConnectionError422 as error:
+            return jsonify(error.body), 422
 
     @bp.get("/connect/apps/v1/openid/public-key")
     def public_key() -> Response:

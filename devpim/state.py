@@ -67,6 +67,24 @@ class RegisteredApp:
 
 
 @dataclass(frozen=True)
+class ConnectionAccount:
+    """A connection (Connect > Connection settings): credentials for the password grant."""
+
+    client_id: str
+    secret: str
+    username: str
+    password: str
+
+
+class ConnectionError422(Exception):
+    """A refusal of /api/oauth/v1/token: HTTP 422 with {"code": 422, "message": …}."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.body = {"code": 422, "message": message}
+
+
+@dataclass(frozen=True)
 class PimUser:
     """The user logged in to the local PIM."""
 
@@ -104,13 +122,19 @@ class PimState:
         user: PimUser,
         *,
         code_ttl: float = 30.0,
+        connection: ConnectionAccount | None = None,
+        connection_token_ttl: float = 3600.0,
         clock: Any = time.time,
     ) -> None:
         self.pim_url = pim_url
         self.app = app
         self.user = user
         self.code_ttl = code_ttl
+        self.connection = connection
+        self.connection_token_ttl = connection_token_ttl
         self.clock = clock
+        self._connection_tokens: dict[str, float] = {}  # access token -> expires at
+        self._refresh_tokens: set[str] = set()
         self.signing_key, self.certificate_pem = new_signing_key()
         self._codes: dict[str, PendingCode] = {}
         self._lock = threading.Lock()
@@ -202,12 +226,59 @@ class PimState:
 
     # -- API access ----------------------------------------------------------------------------
 
+    # -- connections: the password grant -------------------------------------------------------
+
+    def password_token(self, basic: tuple[str, str] | None, body: dict[str, Any]) -> dict[str, Any]:
+        """Answer /api/oauth/v1/token: password and refresh_token grants, Basic client auth."""
+        account = self.connection
+        if account is None or basic != (account.client_id, account.secret):
+            raise ConnectionError422(
+                'Parameter "client_id" is missing or does not match any client, or secret is '
+                "invalid"
+            )
+        grant = body.get("grant_type")
+        with self._lock:
+            if grant == "password":
+                given = (body.get("username"), body.get("password"))
+                if given != (account.username, account.password):
+                    raise ConnectionError422("No user found for the given username and password")
+            elif grant == "refresh_token":
+                refresh = body.get("refresh_token")
+                if refresh not in self._refresh_tokens:
+                    raise ConnectionError422("Refresh token is invalid or has expired")
+                self._refresh_tokens.discard(refresh)  # single use
+            else:
+                raise ConnectionError422(
+                    'Parameter "grant_type" has to be one of "password" or "refresh_token"'
+                )
+            access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+            self._connection_tokens[access] = self.clock() + self.connection_token_ttl
+            self._refresh_tokens.add(refresh)
+        return {
+            "access_token": access,
+            "expires_in": int(self.connection_token_ttl),
+            "token_type": "bearer",
+            "scope": None,
+            "refresh_token": refresh,
+        }
+
+    def expire_connection_tokens(self) -> None:
+        """Make every connection access token invalid now (refresh tokens stay valid)."""
+        with self._lock:
+            self._connection_tokens.clear()
+
     def check_bearer(self, header: str | None) -> frozenset[str] | tuple[int, str]:
-        """The scopes of a valid App token, or (401, message) exactly as the real API says it."""
+        """The scopes of a valid token, or (401, message) exactly as the real API says it."""
         if not header or not header.startswith("Bearer "):
             return 401, "Authentication is required"
-        token = header[len("Bearer ") :]
+        token = header.removeprefix("Bearer ")
         with self._lock:
+            expires_at = self._connection_tokens.get(token)
+            if expires_at is not None:
+                if self.clock() >= expires_at:
+                    return 401, "The access token provided has expired."
+                # a connection acts with its user's permissions: here, all of them
+                return AUTHORIZATION_SCOPES
             if token in self.app.revoked_tokens:
                 return 401, (
                     "The access token provided is invalid. Your app has been disconnected from "
