@@ -17,7 +17,12 @@ from .config import Settings
 from .errors import register_error_handlers
 from .flow import Flow
 from .identity import IdTokenVerifier
-from .logs import configure_logging, register_request_ids
+from .logs import (
+    configure_logging,
+    record_pim_time,
+    register_request_ids,
+    register_server_timing,
+)
 from .security import register_security
 from .store import Store
 
@@ -34,7 +39,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     configure_logging(settings.log_level)
     app.config.update(SECRET_KEY=settings.secret_key, TESTING=settings.testing)
 
-    client = AkeneoClient(settings.client_id, settings.client_secret, timeout=settings.http_timeout)
+    client = AkeneoClient(
+        settings.client_id,
+        settings.client_secret,
+        timeout=settings.http_timeout,
+        on_call=record_pim_time if settings.server_timing else None,
+    )
     store = Store(settings.database_url, settings.encryption_keys)
     store.create_schema()
     app.extensions["akeneo_settings"] = settings
@@ -46,6 +56,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_security(app, settings)
     register_request_ids(app, trust_incoming=settings.trusted_proxies > 0)
+    if settings.server_timing:
+        register_server_timing(app)
     app.register_blueprint(routes.bp)
     register_error_handlers(app)
     register_cli(app)

@@ -13,6 +13,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -60,8 +61,10 @@ class AkeneoClient:
         *,
         timeout: float = 10.0,
         session: requests.Session | None = None,
+        on_call: Callable[[float], None] | None = None,
     ) -> None:
         self.client_id = client_id
+        self.on_call = on_call  # told the seconds of every PIM round trip (Server-Timing)
         self._client_secret = client_secret
         self.timeout = timeout
         # one pooled session per process: keep-alive to the PIM saves a TLS handshake per call
@@ -170,12 +173,15 @@ class AkeneoClient:
             log.warning("%s failed pim=%s error=%s", what, host, type(error).__name__)
             raise PimError(f"The PIM could not be reached ({what}).", pim_url=pim_url) from None
 
+        elapsed = time.monotonic() - started
+        if self.on_call:
+            self.on_call(elapsed)
         log.info(
             "%s pim=%s status=%s ms=%.0f",
             what,
             host,
             response.status_code,
-            (time.monotonic() - started) * 1000,
+            elapsed * 1000,
         )
         body = _parse_json(raw)
         if response.status_code == 401 and token:

@@ -75,6 +75,7 @@ class Settings:
     pim_url: str | None = None
     connection: ConnectionCredentials | None = None
     access_token: str | None = None
+    server_timing: bool = False
     testing: bool = False
 
     def __repr__(self) -> str:  # settings hold secrets: never print them
@@ -121,6 +122,7 @@ class Settings:
             pim_url=(_text(values, "AKENEO_PIM_URL") or "").rstrip("/") or None,
             connection=_connection(values),
             access_token=_text(values, "AKENEO_ACCESS_TOKEN"),
+            server_timing=_flag(values, "SERVER_TIMING", False),
             testing=_flag(values, "TESTING", False),
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 
 from flask import Flask, Response, g, has_request_context, request
 
@@ -65,4 +66,25 @@ def register_request_ids(app: Flask, *, trust_incoming: bool) -> None:
     @app.after_request
     def echo_request_id(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id", "-")
+        return response
+
+
+def record_pim_time(seconds: float) -> None:
+    """Add a PIM round trip to the current request's total (for Server-Timing)."""
+    if has_request_context():
+        g.pim_seconds = g.get("pim_seconds", 0.0) + seconds
+
+
+def register_server_timing(app: Flask) -> None:
+    """Answer `Server-Timing: pim;dur=…, app;dur=…`: time in PIM calls, and the App's own."""
+
+    @app.before_request
+    def start_clock() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def server_timing(response: Response) -> Response:
+        total = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        pim = g.get("pim_seconds", 0.0) * 1000
+        response.headers["Server-Timing"] = f"pim;dur={pim:.2f}, app;dur={total - pim:.2f}"
         return response

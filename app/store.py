@@ -23,13 +23,17 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     delete,
     event,
+    insert,
+    make_url,
     select,
     text,
     update,
 )
+from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -80,7 +84,7 @@ class StateRow(Base):
 
     state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     pim_url: Mapped[str] = mapped_column(String(2048))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -93,6 +97,37 @@ class ConnectionTokenRow(Base):
     access_token: Mapped[str] = mapped_column(Text)
     refresh_token: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[float]
+
+
+# The statements of the flow's hot path, built once on the plain tables: SQLAlchemy then skips
+# the ORM and most of its statement-building work on every activation and callback.
+_states, _connections, _users = (
+    Base.metadata.tables[row.__tablename__] for row in (StateRow, ConnectionRow, UserRow)
+)
+_ADD_STATE = insert(_states)
+_PRUNE_STATES = delete(_states).where(_states.c.created_at < bindparam("b_oldest"))
+_CONSUME_STATE = (
+    update(_states)
+    .where(
+        _states.c.state_hash == bindparam("b_hash"),
+        _states.c.pim_url == bindparam("b_pim_url"),
+        _states.c.consumed_at.is_(None),
+        _states.c.created_at >= bindparam("b_oldest"),
+    )
+    .values(consumed_at=bindparam("b_now"))
+)
+_UPDATE_CONNECTION = (
+    update(_connections)
+    .where(_connections.c.pim_url == bindparam("b_pim_url"))
+    .returning(_connections.c.id)
+)
+_INSERT_CONNECTION = insert(_connections).returning(_connections.c.id)
+_UPDATE_USER = (
+    update(_users)
+    .where(_users.c.pim_url == bindparam("b_pim_url"), _users.c.sub == bindparam("b_sub"))
+    .returning(_users.c.id)
+)
+_INSERT_USER = insert(_users).returning(_users.c.id)
 
 
 @dataclass(frozen=True)
@@ -180,25 +215,24 @@ class Store:
     def add_state(self, state: str, pim_url: str) -> None:
         """Remember a state issued for `pim_url`, and forget the ones too old to be used."""
         now = _now()
-        with self._session() as db:
-            db.execute(delete(StateRow).where(StateRow.created_at < now - STATE_TTL))
-            db.add(StateRow(state_hash=_hash_state(state), pim_url=pim_url, created_at=now))
+        with self.engine.begin() as db:
+            db.execute(_PRUNE_STATES, {"b_oldest": now - STATE_TTL})
+            db.execute(
+                _ADD_STATE,
+                {"state_hash": _hash_state(state), "pim_url": pim_url, "created_at": now},
+            )
 
     def consume_state(self, state: str, pim_url: str) -> bool:
         """Use up the state: True only the first time, in time, for the PIM it was issued for."""
         now = _now()
-        with self._session() as db:
-            result = db.execute(
-                update(StateRow)
-                .where(
-                    StateRow.state_hash == _hash_state(state),
-                    StateRow.pim_url == pim_url,
-                    StateRow.consumed_at.is_(None),
-                    StateRow.created_at >= now - STATE_TTL,
-                )
-                .values(consumed_at=now)
-            )
-            return bool(getattr(result, "rowcount", 0) == 1)
+        params = {
+            "b_hash": _hash_state(state),
+            "b_pim_url": pim_url,
+            "b_oldest": now - STATE_TTL,
+            "b_now": now,
+        }
+        with self.engine.begin() as db:
+            return db.execute(_CONSUME_STATE, params).rowcount == 1
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -207,21 +241,38 @@ class Store:
     ) -> Connection:
         """Store (or replace) the connection to `pim_url`; the token is encrypted first."""
         now = _now()
-        ciphertext = self._fernet.encrypt(access_token.encode()).decode()
+        values: dict[str, Any] = {
+            "access_token": self._fernet.encrypt(access_token.encode()).decode(),
+            "scopes": " ".join(scopes),
+            "connected_at": now,
+            "revoked_at": None,
+        }
         for attempt in (1, 2):
             try:
-                with self._session() as db:
-                    user_row = self._upsert_user(db, pim_url, user, now) if user else None
-                    row = db.scalar(select(ConnectionRow).where(ConnectionRow.pim_url == pim_url))
-                    if row is None:
-                        row = ConnectionRow(pim_url=pim_url)
-                        db.add(row)
-                    row.access_token = ciphertext
-                    row.scopes = " ".join(scopes)
-                    row.connected_at = now
-                    row.revoked_at = None
-                    if user_row is not None:
-                        row.user_id = user_row.id
+                # plain statements, not the ORM unit of work: this runs in the 30 s of a code
+                with self.engine.begin() as db:
+                    if user:
+                        user_row = {
+                            "pim_url": pim_url,
+                            "sub": user.sub,
+                            "name": user.name,
+                            "email": user.email,
+                            "last_login_at": now,
+                        }
+                        values["user_id"] = _update_or_insert(
+                            db,
+                            _UPDATE_USER,
+                            _INSERT_USER,
+                            {"b_pim_url": pim_url, "b_sub": user.sub},
+                            user_row,
+                        )
+                    _update_or_insert(
+                        db,
+                        _UPDATE_CONNECTION,
+                        _INSERT_CONNECTION,
+                        {"b_pim_url": pim_url},
+                        {"pim_url": pim_url, **values},
+                    )
                 break
             except IntegrityError:
                 # two callbacks for one new PIM at once: the other insert won, update it instead
@@ -229,16 +280,6 @@ class Store:
                     raise
         log.info("connection saved pim=%s scopes=%s", pim_url, " ".join(scopes))
         return Connection(pim_url, access_token, tuple(scopes), now, False, user)
-
-    @staticmethod
-    def _upsert_user(db: Session, pim_url: str, user: User, now: datetime) -> UserRow:
-        row = db.scalar(select(UserRow).where(UserRow.pim_url == pim_url, UserRow.sub == user.sub))
-        if row is None:
-            row = UserRow(pim_url=pim_url, sub=user.sub)
-            db.add(row)
-        row.name, row.email, row.last_login_at = user.name, user.email, now
-        db.flush()
-        return row
 
     def connection(self, pim_url: str) -> Connection | None:
         """The connection to `pim_url`, token decrypted, or None."""
@@ -346,12 +387,27 @@ class Store:
         )
 
 
+def _update_or_insert(
+    db: DbConnection,
+    update_row: Any,
+    insert_row: Any,
+    where: dict[str, Any],
+    values: dict[str, Any],
+) -> int:
+    """UPDATE the row that `where` names, or INSERT it; return its id (via RETURNING)."""
+    row_id = db.execute(update_row, {**where, **values}).scalar()
+    if row_id is None:
+        row_id = db.execute(insert_row, values).scalar_one()
+    return int(row_id)
+
+
 def _make_engine(database_url: str) -> Engine:
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    engine = create_engine(database_url, **kwargs)
-    if engine.dialect.name == "sqlite":
+    if make_url(database_url).get_backend_name() == "sqlite":
+        engine = create_engine(database_url)
         event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
+        return engine
+    # a server may drop idle connections: test each one as it leaves the pool
+    return create_engine(database_url, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -359,5 +415,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout=5000")  # first: switching to WAL takes a lock too
     cursor.execute("PRAGMA journal_mode=WAL")
+    # in WAL mode NORMAL cannot corrupt the file; a power cut may lose the last commits only
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.logs import RequestId
 
-from .conftest import PimUser, app_config
+from .conftest import FakePim, PimUser, app_config
 
 
 def test_pages_carry_security_headers(client: FlaskClient) -> None:
@@ -100,3 +100,17 @@ def test_log_lines_carry_the_request_id(client: FlaskClient) -> None:
         logging.getLogger("app").removeHandler(handler)
     refused = [r for r in records if r.name == "app.errors"]
     assert refused and {r.request_id for r in refused} == {response.headers["X-Request-Id"]}
+
+
+def test_server_timing_splits_pim_time_from_the_apps_when_asked(
+    tmp_path: Path, pim: FakePim
+) -> None:
+    plain = create_app(app_config(tmp_path)).test_client()
+    assert "Server-Timing" not in plain.get("/healthz").headers
+    client = create_app(app_config(tmp_path, SERVER_TIMING="1")).test_client()
+    user = PimUser(client, pim)
+    callback = user.consent(user.activate())
+    timing = user.come_back(callback).headers["Server-Timing"]
+    pim_ms, app_ms = (float(part.split("dur=")[1]) for part in timing.split(","))
+    assert pim_ms > 0 and app_ms > 0  # two PIM calls (token, key) were timed
+    assert client.get("/healthz").headers["Server-Timing"].startswith("pim;dur=0.00,")

@@ -1,0 +1,35 @@
+"""The local PIM alone in its own process, so the benchmark's PIM does not share the App's CPU
+accounting: `python -m bench.pim_server --port P --app-url U --client-id I --client-secret S`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from devpim import create_devpim
+from devpim.launch import HOST, QuietHandler
+from werkzeug.serving import make_server
+
+
+def main() -> None:
+    """Serve one local PIM on loopback until killed."""
+    parser = argparse.ArgumentParser()
+    for name in ("--port", "--app-url", "--client-id", "--client-secret"):
+        parser.add_argument(name, required=True)
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    pim_url = f"http://{HOST}:{args.port}"
+    pim = create_devpim(
+        {
+            "PIM_URL": pim_url,
+            "APP_CLIENT_ID": args.client_id,
+            "APP_CLIENT_SECRET": args.client_secret,
+            "APP_ACTIVATE_URL": f"{args.app_url}/activate",
+            "APP_CALLBACK_URL": f"{args.app_url}/callback",
+        }
+    )
+    make_server(HOST, int(args.port), pim, threaded=True, request_handler=QuietHandler).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
