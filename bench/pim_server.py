@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import logging
 
+from werkzeug.serving import make_server
+
 from devpim import create_devpim
 from devpim.launch import HOST, QuietHandler
-from werkzeug.serving import make_server
 
 
 def main() -> None:
@@ -28,7 +29,9 @@ def main() -> None:
             "APP_CALLBACK_URL": f"{args.app_url}/callback",
         }
     )
-    make_server(HOST, int(args.port), pim, threaded=True, request_handler=QuietHandler).serve_forever()
+    make_server(
+        HOST, int(args.port), pim, threaded=True, request_handler=QuietHandler
+    ).serve_forever()
 
 
 if __name__ == "__main__":

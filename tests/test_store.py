@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
@@ -203,3 +204,15 @@ def test_healthz_fails_when_the_database_is_gone(client: FlaskClient, tmp_path: 
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json == {"status": "unavailable"}
+
+
+def test_expired_states_are_pruned_as_new_ones_arrive(store: Store) -> None:
+    store.add_state("old", PIM)
+    with store.engine.begin() as db:
+        db.execute(update(StateRow).values(created_at=datetime.now(UTC) - timedelta(minutes=11)))
+    for n in range(2000):  # pruning runs on about one activation in 256
+        store.add_state(f"new-{n}", PIM)
+    with store.engine.connect() as db:
+        hashes = set(db.execute(text("SELECT state_hash FROM oauth_states")).scalars())
+    assert hashlib.sha256(b"old").hexdigest() not in hashes
+    assert len(hashes) == 2000
