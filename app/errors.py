@@ -88,11 +88,10 @@ class CsrfRefused(AppError):
 
 
 def wants_json() -> bool:
-    """True when the caller prefers JSON to HTML (API clients, scripts)."""
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return (
-        best == "application/json"
-        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    """True when the caller prefers JSON to HTML (API clients, scripts); browsers get HTML."""
+    # on a tie (*/* or nothing) best_match picks the first: HTML
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == (
+        "application/json"
     )
 
 

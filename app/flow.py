@@ -87,7 +87,7 @@ class Flow:
             if expected and pim_url and _same(state, expected):
                 self.store.consume_state(state, pim_url)
             description = str(args.get("error_description") or "")[:MAX_ERROR_TEXT]
-            log.info("activation cancelled error=%.40s", error)
+            log.info("activation cancelled error=%r", error[:40])  # %r: no forged log lines
             raise ConnectionCancelled(
                 f"The PIM answered {str(error)[:60]!r}"
                 + (f": {description}" if description else "")

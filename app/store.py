@@ -245,7 +245,7 @@ class Store:
         """Store (or replace) the connection to `pim_url`; the token is encrypted first."""
         now = _now()
         values: dict[str, Any] = {
-            "access_token": self._fernet.encrypt(access_token.encode()).decode(),
+            "access_token": self._encrypt(access_token),
             "scopes": " ".join(scopes),
             "connected_at": now,
             "revoked_at": None,
@@ -323,22 +323,17 @@ class Store:
         with self._session() as db:
             rows = db.scalars(select(ConnectionRow)).all()
             for row in rows:
-                row.access_token = self._rotate(row.access_token, row.pim_url)
+                row.access_token = self._decrypt(row.access_token, row.pim_url, rotate=True)
             connection_rows = db.scalars(select(ConnectionTokenRow)).all()
             for token_row in connection_rows:
-                token_row.access_token = self._rotate(token_row.access_token, token_row.key)
+                token_row.access_token = self._decrypt(
+                    token_row.access_token, token_row.key, rotate=True
+                )
                 if token_row.refresh_token:
-                    token_row.refresh_token = self._rotate(token_row.refresh_token, token_row.key)
+                    token_row.refresh_token = self._decrypt(
+                        token_row.refresh_token, token_row.key, rotate=True
+                    )
             return len(rows) + len(connection_rows)
-
-    def _rotate(self, ciphertext: str, what: str) -> str:
-        try:
-            return self._fernet.rotate(ciphertext.encode()).decode()
-        except InvalidToken:
-            raise RuntimeError(
-                f"The token stored for {what} cannot be decrypted with any key of "
-                "TOKEN_ENCRYPTION_KEY: list the old key after the new one."
-            ) from None
 
     # -- connection (password grant) tokens ----------------------------------------------------
 
@@ -358,22 +353,26 @@ class Store:
         """Store (or replace) a connection's tokens, encrypted."""
         with self._session() as db:
             row = db.get(ConnectionTokenRow, key) or ConnectionTokenRow(key=key)
-            row.access_token = self._fernet.encrypt(tokens.access_token.encode()).decode()
+            row.access_token = self._encrypt(tokens.access_token)
             row.refresh_token = (
-                self._fernet.encrypt(tokens.refresh_token.encode()).decode()
-                if tokens.refresh_token
-                else None
+                self._encrypt(tokens.refresh_token) if tokens.refresh_token else None
             )
             row.expires_at = tokens.expires_at
             db.merge(row)
 
-    def _decrypt(self, ciphertext: str, what: str) -> str:
+    def _encrypt(self, token: str) -> str:
+        return self._fernet.encrypt(token.encode()).decode()
+
+    def _decrypt(self, ciphertext: str, what: str, *, rotate: bool = False) -> str:
+        """The token in clear (or, with rotate, re-encrypted with the first key)."""
         try:
+            if rotate:
+                return self._fernet.rotate(ciphertext.encode()).decode()
             return self._fernet.decrypt(ciphertext.encode()).decode()
         except InvalidToken:
             raise RuntimeError(
-                f"The token stored for {what} cannot be decrypted: TOKEN_ENCRYPTION_KEY "
-                "(or SECRET_KEY) changed. Restore the old key, listed after the new one."
+                f"The token stored for {what} cannot be decrypted with any key of "
+                "TOKEN_ENCRYPTION_KEY (or SECRET_KEY changed): list the old key after the new one."
             ) from None
 
     def _to_connection(self, db: Session, row: ConnectionRow) -> Connection:

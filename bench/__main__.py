@@ -44,6 +44,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
+def timed_pool(work: Any, count: int, concurrency: int) -> float:
+    """Run work(i) for i in range(count), `concurrency` at a time; return the seconds it took."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(work, range(count)))
+    return time.perf_counter() - started
+
+
 def summary(values: list[float]) -> dict[str, float]:
     """p50/p95/p99 in milliseconds."""
     return {f"p{p}": round(percentile(values, p) * 1000, 2) for p in (50, 95, 99)}
@@ -170,10 +178,7 @@ class Bench:
             except Exception as error:  # counted and shown, never fatal to the run
                 errors.append(str(error)[:200])
 
-        started = time.perf_counter()
-        with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(one, range(flows)))
-        elapsed = time.perf_counter() - started
+        elapsed = timed_pool(one, flows, concurrency)
         return {
             "concurrency": concurrency,
             "flows": flows,
@@ -301,10 +306,7 @@ class Bench:
             if answer.status_code != 200:
                 errors.append(answer.text[:100])
 
-        started = time.perf_counter()
-        with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(one, range(flows)))
-        elapsed = time.perf_counter() - started
+        elapsed = timed_pool(one, flows, concurrency)
         return {
             "concurrency": concurrency,
             "flows": flows,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, abort, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from .state import (
@@ -85,7 +85,7 @@ def create_devpim(config: Mapping[str, Any]) -> Flask:
         connection=connection,
         connection_token_ttl=float(config.get("CONNECTION_TOKEN_TTL", 3600)),
     )
-    pim.register_blueprint(_routes())
+    pim.register_blueprint(bp)
     return pim
 
 
@@ -99,93 +99,98 @@ def _with_query(url: str, params: dict[str, str]) -> str:
     return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
 
 
-def _routes() -> Any:
-    from flask import Blueprint
+bp = Blueprint("pim", __name__, template_folder="templates")
 
-    bp = Blueprint("pim", __name__, template_folder="templates")
 
-    @bp.get("/")
-    def home() -> str:
-        pim = state()
-        connect_url = _with_query(pim.app.activate_url, {"pim_url": pim.pim_url})
-        return render_template("pim_home.html", pim=pim, app=pim.app, connect_url=connect_url)
+@bp.get("/")
+def home() -> str:
+    pim = state()
+    connect_url = _with_query(pim.app.activate_url, {"pim_url": pim.pim_url})
+    return render_template("pim_home.html", pim=pim, app=pim.app, connect_url=connect_url)
 
-    @bp.post("/apps/revoke")
-    def revoke() -> Response:
-        state().revoke()
-        return redirect("/")
 
-    @bp.get("/connect/apps/v1/authorize")
-    def authorize() -> Response | str:
-        pim = state()
-        args = request.args
-        if args.get("response_type") != "code" or args.get("client_id") != pim.app.client_id:
-            abort(400, "Unknown App, or response_type is not 'code'.")
-        if len(args.get("scope", "")) > 1000:
-            abort(400, "The scope parameter is too long.")
-        scopes = pim.grantable(args.get("scope", ""))
-        if not pim.needs_consent(scopes):
-            # "Open app" on a connected App: straight back with a fresh code, no screen
-            return redirect(_callback(pim, pim.issue_code(scopes), args.get("state")))
-        return render_template(
-            "pim_consent.html",
-            pim=pim,
-            app=pim.app,
-            scopes=sorted(scopes),
-            state=args.get("state"),
-            scope=" ".join(sorted(scopes)),
-        )
+@bp.post("/apps/revoke")
+def revoke() -> Response:
+    state().revoke()
+    return redirect("/")
 
-    @bp.post("/connect/apps/v1/authorize")
-    def consent() -> Response:
-        pim = state()
-        state_param = request.form.get("state") or None
-        if request.form.get("decision") != "allow":
-            params = {"error": "access_denied"} | ({"state": state_param} if state_param else {})
-            return redirect(_with_query(pim.app.callback_url, params))
-        code = pim.issue_code(pim.grantable(request.form.get("scope", "")))
-        return redirect(_callback(pim, code, state_param))
 
-    @bp.post("/connect/apps/v1/oauth2/token")
-    def token() -> tuple[Response, int]:
-        # fields come from the body, form-encoded or JSON; query parameters are ignored
-        form = request.get_json(silent=True) if request.is_json else request.form.to_dict()
-        try:
-            return jsonify(state().exchange({k: str(v) for k, v in (form or {}).items()})), 200
-        except TokenError as error:
-            return jsonify(error.body), 400
+@bp.get("/connect/apps/v1/authorize")
+def authorize() -> Response | str:
+    pim = state()
+    args = request.args
+    if args.get("response_type") != "code" or args.get("client_id") != pim.app.client_id:
+        abort(400, "Unknown App, or response_type is not 'code'.")
+    if len(args.get("scope", "")) > 1000:
+        abort(400, "The scope parameter is too long.")
+    scopes = pim.grantable(args.get("scope", ""))
+    if not pim.needs_consent(scopes):
+        # "Open app" on a connected App: straight back with a fresh code, no screen
+        return redirect(_callback(pim, pim.issue_code(scopes), args.get("state")))
+    return render_template(
+        "pim_consent.html",
+        pim=pim,
+        app=pim.app,
+        scopes=sorted(scopes),
+        state=args.get("state"),
+        scope=" ".join(sorted(scopes)),
+    )
 
-    @bp.post("/api/oauth/v1/token")
-    def password_token() -> tuple[Response, int]:
-        auth = request.authorization
-        basic = (auth.username or "", auth.password or "") if auth else None
-        body = request.get_json(silent=True) or request.form.to_dict()
-        try:
-            return jsonify(state().password_token(basic, body)), 200
-        except ConnectionError422 as error:
-            return jsonify(error.body), 422
 
-    @bp.get("/connect/apps/v1/openid/public-key")
-    def public_key() -> Response:
-        return jsonify(public_key=state().certificate_pem)
+@bp.post("/connect/apps/v1/authorize")
+def consent() -> Response:
+    pim = state()
+    state_param = request.form.get("state") or None
+    if request.form.get("decision") != "allow":
+        params = {"error": "access_denied"} | ({"state": state_param} if state_param else {})
+        return redirect(_with_query(pim.app.callback_url, params))
+    code = pim.issue_code(pim.grantable(request.form.get("scope", "")))
+    return redirect(_callback(pim, code, state_param))
 
-    @bp.post("/connect/apps/v1/scopes/update")
-    def scopes_update() -> tuple[Response, int]:
-        granted = state().check_bearer(request.headers.get("Authorization"))
-        if isinstance(granted, tuple):
-            return jsonify(code=granted[0], message=granted[1]), granted[0]
-        state().request_scopes(request.args.get("scopes", ""))
-        return jsonify("Ok"), 200
 
-    @bp.get("/api/rest/v1/system-information")
-    def system_information() -> tuple[Response, int]:
-        return _api(lambda: {"version": "local", "edition": "Serenity"})
+@bp.post("/connect/apps/v1/oauth2/token")
+def token() -> tuple[Response, int]:
+    # fields come from the body, form-encoded or JSON; query parameters are ignored
+    form = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    try:
+        return jsonify(state().exchange({k: str(v) for k, v in (form or {}).items()})), 200
+    except TokenError as error:
+        return jsonify(error.body), 400
 
-    @bp.get("/api/rest/v1/channels")
-    def channels() -> tuple[Response, int]:
-        return _api(lambda: _page("/api/rest/v1/channels", CHANNELS))
 
-    return bp
+@bp.post("/api/oauth/v1/token")
+def password_token() -> tuple[Response, int]:
+    auth = request.authorization
+    basic = (auth.username or "", auth.password or "") if auth else None
+    body = request.get_json(silent=True) or request.form.to_dict()
+    try:
+        return jsonify(state().password_token(basic, body)), 200
+    except ConnectionError422 as error:
+        return jsonify(error.body), 422
+
+
+@bp.get("/connect/apps/v1/openid/public-key")
+def public_key() -> Response:
+    return jsonify(public_key=state().certificate_pem)
+
+
+@bp.post("/connect/apps/v1/scopes/update")
+def scopes_update() -> tuple[Response, int]:
+    granted = state().check_bearer(request.headers.get("Authorization"))
+    if isinstance(granted, tuple):
+        return jsonify(code=granted[0], message=granted[1]), granted[0]
+    state().request_scopes(request.args.get("scopes", ""))
+    return jsonify("Ok"), 200
+
+
+@bp.get("/api/rest/v1/system-information")
+def system_information() -> tuple[Response, int]:
+    return _api(lambda: {"version": "local", "edition": "Serenity"})
+
+
+@bp.get("/api/rest/v1/channels")
+def channels() -> tuple[Response, int]:
+    return _api(lambda: _page("/api/rest/v1/channels", CHANNELS))
 
 
 def _callback(pim: PimState, code: str, state_param: str | None) -> str:
