@@ -24,7 +24,7 @@ from .errors import PimError, PimTimeout, TokenRevoked
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "akeneo-flask-app/0.1 (+https://github.com/akeneo-flask-app)"
+USER_AGENT = "akeneo-flask-app/0.1 (python-requests)"
 MAX_BODY = 1_000_000  # bytes; a PIM's token, key or API page is far smaller
 MAX_TEXT = 200  # characters of a PIM error message shown to the user
 
