@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import routes
+from . import current, routes
 from .akeneo import AkeneoClient
 from .cli import register_cli
 from .config import Settings
@@ -47,12 +47,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     store = Store(settings.database_url, settings.encryption_keys)
     store.create_schema()
-    app.extensions["akeneo_settings"] = settings
-    app.extensions["akeneo_client"] = client
-    app.extensions["akeneo_store"] = store
-    app.extensions["akeneo_flow"] = Flow(
-        settings, client, IdTokenVerifier(client.public_key), store
-    )
+    app.extensions[current.SETTINGS] = settings
+    app.extensions[current.CLIENT] = client
+    app.extensions[current.STORE] = store
+    app.extensions[current.FLOW] = Flow(settings, client, IdTokenVerifier(client.public_key), store)
 
     register_security(app, settings)
     register_request_ids(app, trust_incoming=settings.trusted_proxies > 0)

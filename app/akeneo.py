@@ -116,17 +116,6 @@ class AkeneoClient:
             raise PimError("The PIM's OpenID public key is not a PEM key.", pim_url=pim_url)
         return pem
 
-    def notify_scopes(self, pim_url: str, token: str, scopes: tuple[str, ...]) -> None:
-        """Tell the PIM the App now needs `scopes`; it notifies the users who manage the App."""
-        self.call(
-            "POST",
-            pim_url,
-            SCOPES_UPDATE_PATH,
-            params={"scopes": " ".join(scopes)},
-            token=token,
-            what="scope update notice",
-        )
-
     def call(
         self,
         method: str,

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .akeneo import AkeneoClient
+from .akeneo import SCOPES_UPDATE_PATH, AkeneoClient
 from .errors import PimError, TokenRevoked
 from .tokens import TokenSource
 
@@ -49,6 +49,13 @@ class PimApi:
             what=f"API call {path}",
             **kwargs,
         )
+
+    def notify_scopes(self, scopes: tuple[str, ...]) -> None:
+        """Tell the PIM the App now needs `scopes`; it notifies the users who manage the App.
+
+        This grants nothing: the users then open the App again, which asks for all `scopes`.
+        """
+        self.request("POST", SCOPES_UPDATE_PATH, params={"scopes": " ".join(scopes)})
 
     def items(self, path: str, limit: int = 100) -> Iterator[Any]:
         """Every item of a paginated list, following `_links.next` on the same PIM."""

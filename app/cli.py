@@ -10,15 +10,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
-from .akeneo import AkeneoClient
+from . import current
 from .api import PimApi
-from .config import Settings
 from .errors import AppError
 from .pim_url import PimUrlPolicy
-from .store import Store
 from .tokens import AppToken, ConnectionToken, StaticToken, TokenSource
 
 akeneo = AppGroup("akeneo", help="The App's connections to Akeneo PIMs.")
@@ -30,18 +28,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(akeneo)
 
 
-def _store() -> Store:
-    return current_app.extensions["akeneo_store"]  # type: ignore[no-any-return]
-
-
-def _client() -> AkeneoClient:
-    return current_app.extensions["akeneo_client"]  # type: ignore[no-any-return]
-
-
-def _settings() -> Settings:
-    return current_app.extensions["akeneo_settings"]  # type: ignore[no-any-return]
-
-
 def _one_line(action: Callable[[], T]) -> T:
     """Run `action`; an App error (bad URL, refused credential, PIM error) ends in one line."""
     try:
@@ -51,31 +37,33 @@ def _one_line(action: Callable[[], T]) -> T:
 
 
 def _origin(raw: str) -> str:
-    settings = _settings()
+    settings = current.settings()
     policy = PimUrlPolicy(settings.pim_allowed_hosts, settings.pim_allow_http)
     return _one_line(lambda: policy.check(raw))
 
 
 def _token_source(pim_flag: str | None) -> tuple[str, TokenSource]:
     """--pim: that PIM's App token; else AKENEO_ACCESS_TOKEN, else the connection, else App."""
-    settings = _settings()
+    settings = current.settings()
     if pim_flag:
         origin = _origin(pim_flag)
-        return origin, AppToken(_store(), origin)
+        return origin, AppToken(current.store(), origin)
     if not settings.pim_url:
         raise click.ClickException("Name the PIM with --pim URL, or set AKENEO_PIM_URL.")
     origin = _origin(settings.pim_url)
     if settings.access_token:
         return origin, StaticToken(settings.access_token)
     if settings.connection:
-        return origin, ConnectionToken(_client(), _store(), origin, settings.connection)
-    return origin, AppToken(_store(), origin)
+        return origin, ConnectionToken(
+            current.client(), current.store(), origin, settings.connection
+        )
+    return origin, AppToken(current.store(), origin)
 
 
 @akeneo.command("connections")
 def connections() -> None:
     """List the connected PIMs: scopes, user, when, revoked. Never the token."""
-    rows = _store().connections()
+    rows = current.store().connections()
     if not rows:
         click.echo("No PIM is connected yet.")
     for c in rows:
@@ -99,7 +87,7 @@ def call(path: str, pim_url: str | None) -> None:
     if not path.startswith("/api/"):
         raise click.ClickException("PATH is an API path that starts with /api/.")
     origin, tokens = _token_source(pim_url)
-    body: Any = _one_line(lambda: PimApi(origin, tokens, _client()).get(path))
+    body: Any = _one_line(lambda: PimApi(origin, tokens, current.client()).get(path))
     click.echo(json.dumps(body, indent=2, ensure_ascii=False))
 
 
@@ -108,19 +96,8 @@ def call(path: str, pim_url: str | None) -> None:
 def notify_scopes(pim_url: str) -> None:
     """Tell PIM_URL that the App now needs AKENEO_SCOPES (its users are notified)."""
     origin = _origin(pim_url)
-    tokens = AppToken(_store(), origin)
-    scopes = _settings().scopes
-
-    def notify() -> None:
-        token = tokens.token()
-        try:
-            _client().notify_scopes(origin, token, scopes)
-        except AppError as error:
-            if error.status == 401:
-                tokens.refused(token)
-            raise
-
-    _one_line(notify)
+    scopes = current.settings().scopes
+    _one_line(lambda: current.app_api(origin).notify_scopes(scopes))
     click.echo(
         f"{origin} was told the App needs: {' '.join(scopes)}. Its users grant them by opening "
         "the App again."
@@ -132,7 +109,7 @@ def notify_scopes(pim_url: str) -> None:
 def forget(pim_url: str) -> None:
     """Delete the stored connection to PIM_URL (the PIM keeps its side: disconnect it there)."""
     origin = pim_url.strip().rstrip("/")
-    if not _store().forget(origin):
+    if not current.store().forget(origin):
         raise click.ClickException(f"No connection to {origin} is stored.")
     click.echo(f"Forgot the connection to {origin}.")
 
@@ -141,7 +118,7 @@ def forget(pim_url: str) -> None:
 def rotate_key() -> None:
     """Re-encrypt every stored token with the first TOKEN_ENCRYPTION_KEY."""
     try:
-        count = _store().rotate_keys()
+        count = current.store().rotate_keys()
     except RuntimeError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Re-encrypted {count} token(s) with the first key. Older keys can now be removed.")

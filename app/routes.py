@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -18,13 +17,11 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from .akeneo import AkeneoClient
-from .api import PimApi
+from . import current
 from .errors import PimError, TokenRevoked
-from .flow import CONNECTED_PIM, CONNECTED_USER, Flow
+from .flow import CONNECTED_PIM, CONNECTED_USER
 from .security import check_csrf
-from .store import Store
-from .tokens import AppToken
+from .tokens import NotConnected
 
 log = logging.getLogger(__name__)
 
@@ -33,31 +30,16 @@ bp = Blueprint("app", __name__)
 CHANNELS_PATH = "/api/rest/v1/channels"
 
 
-def flow() -> Flow:
-    """The App's activation flow, built once in create_app()."""
-    return current_app.extensions["akeneo_flow"]  # type: ignore[no-any-return]
-
-
-def store() -> Store:
-    """The App's store, built once in create_app()."""
-    return current_app.extensions["akeneo_store"]  # type: ignore[no-any-return]
-
-
-def akeneo() -> AkeneoClient:
-    """The PIM client, built once in create_app()."""
-    return current_app.extensions["akeneo_client"]  # type: ignore[no-any-return]
-
-
 @bp.get("/activate")
 def activate() -> Response:
     """Activate URL: the PIM opens it with ?pim_url=…; send the user to the PIM's consent page."""
-    return redirect(flow().start(session, request.args.get("pim_url")))
+    return redirect(current.flow().start(session, request.args.get("pim_url")))
 
 
 @bp.get("/callback")
 def callback() -> Response:
     """Callback URL: the PIM comes back with ?code=…&state=… (or ?error=…)."""
-    flow().finish(session, request.args)
+    current.flow().finish(session, request.args)
     return redirect(url_for("app.home"))
 
 
@@ -65,26 +47,26 @@ def callback() -> Response:
 def home() -> tuple[str, int] | str:
     """The connected page for a connected session, the welcome page otherwise."""
     pim_url = session.get(CONNECTED_PIM)
-    connection = store().connection(pim_url) if pim_url else None
+    connection = current.store().connection(pim_url) if pim_url else None
     if connection is None:
         return render_template("welcome.html", **_setup_info())
 
     user_sub = session.get(CONNECTED_USER)
     page: dict[str, Any] = {
         "connection": connection,
-        "user": store().user(connection.pim_url, user_sub) if user_sub else None,
-        "missing_scopes": [s for s in flow().settings.scopes if s not in connection.scopes],
+        "user": current.store().user(connection.pim_url, user_sub) if user_sub else None,
+        "missing_scopes": [s for s in current.settings().scopes if s not in connection.scopes],
         "channels": None,
         "api_error": None,
     }
     status = 200
     if not connection.revoked:
-        api = PimApi(connection.pim_url, AppToken(store(), connection.pim_url), akeneo())
+        api = current.app_api(connection.pim_url)
         try:
             page["channels"] = [channel["code"] for channel in api.items(CHANNELS_PATH)]
         except TokenRevoked:
             # the App was disconnected in the PIM (now marked so): offer to reconnect, never loop
-            page["connection"] = store().connection(connection.pim_url)
+            page["connection"] = current.store().connection(connection.pim_url)
         except PimError as error:
             page["api_error"] = error.message
             status = error.status
@@ -97,11 +79,13 @@ def home() -> tuple[str, int] | str:
 def notify_scopes() -> Response:
     """Tell the connected PIM that the App now needs all of AKENEO_SCOPES."""
     check_csrf()
-    connection = store().connection(session.get(CONNECTED_PIM) or "")
-    if connection is None or connection.revoked:
-        return redirect(url_for("app.home"))
-    akeneo().notify_scopes(connection.pim_url, connection.access_token, flow().settings.scopes)
-    flash("The PIM was told. Its users can grant the new scopes by opening the App again.")
+    pim_url = session.get(CONNECTED_PIM)
+    if pim_url:
+        try:
+            current.app_api(pim_url).notify_scopes(current.settings().scopes)
+            flash("The PIM was told. Its users can grant the new scopes by opening the App again.")
+        except (NotConnected, TokenRevoked):
+            pass  # the home page says that the App was disconnected, and offers to reconnect
     return redirect(url_for("app.home"))
 
 
@@ -117,7 +101,7 @@ def logout() -> Response:
 def healthz() -> tuple[Response, int]:
     """200 when the store answers, 503 otherwise (for load balancers and HEALTHCHECK)."""
     try:
-        store().ping()
+        current.store().ping()
     except Exception:
         log.exception("health check: the store does not answer")
         return jsonify(status="unavailable"), 503
@@ -125,7 +109,7 @@ def healthz() -> tuple[Response, int]:
 
 
 def _setup_info() -> dict[str, Any]:
-    settings = flow().settings
+    settings = current.settings()
     return {
         "activate_url": url_for("app.activate", _external=True),
         "callback_url": url_for("app.callback", _external=True),

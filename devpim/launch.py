@@ -57,9 +57,7 @@ class LocalSetup:
 
     app_url: str
     pim_urls: list[str]
-    client_id: str
     app: Flask
-    pims: list[Flask]
     servers: list[BaseWSGIServer] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -82,9 +80,8 @@ def start_local(
     client_id = str(uuid.uuid4())
     client_secret = secrets.token_urlsafe(32)
 
-    pims = []
     for index, server in enumerate(pim_servers):
-        pim = create_devpim(
+        server.app = create_devpim(
             {
                 "PIM_URL": f"http://{HOST}:{server.server_port}",
                 "APP_CLIENT_ID": client_id,
@@ -95,8 +92,6 @@ def start_local(
                 **(pim_config or {}),
             }
         )
-        server.app = pim
-        pims.append(pim)
     app = create_app(
         {
             "AKENEO_CLIENT_ID": client_id,
@@ -114,9 +109,7 @@ def start_local(
     return LocalSetup(
         app_url=app_url,
         pim_urls=[f"http://{HOST}:{s.server_port}" for s in pim_servers],
-        client_id=client_id,
         app=app,
-        pims=pims,
         servers=servers,
     )
 

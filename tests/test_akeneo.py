@@ -120,10 +120,6 @@ def test_a_pim_with_an_untrusted_certificate_is_refused(tmp_path: Path) -> None:
         server.close()
 
 
-def test_tls_verification_is_on() -> None:
-    assert AkeneoClient("id", "secret").http.verify is True
-
-
 def test_an_answer_over_the_size_cap_is_refused(
     user: PimUser, client: FlaskClient, pim: FakePim
 ) -> None:

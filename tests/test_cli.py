@@ -124,3 +124,22 @@ def test_rotate_key_re_encrypts_with_the_first_key(tmp_path: Path, pim: FakePim)
     after = create_app(app_config(tmp_path, TOKEN_ENCRYPTION_KEY=new))
     connection = after.extensions["akeneo_store"].connection("http://pim-a.test")
     assert connection.access_token == pim.state.app.token
+
+
+def test_a_scope_notice_refused_with_401_marks_the_connection_revoked(
+    tmp_path: Path, pim: FakePim
+) -> None:
+    first_release = create_app(app_config(tmp_path, AKENEO_SCOPES="read_channel_settings"))
+    browser = first_release.test_client()
+    PimUser(browser, pim).connect()
+    next_release = create_app(
+        app_config(tmp_path, AKENEO_SCOPES="read_channel_settings read_categories")
+    ).test_client()
+    next_release.set_cookie("akeneo_app_session", browser.get_cookie("akeneo_app_session").value)  # type: ignore[union-attr]
+    html = next_release.get("/").get_data(as_text=True)
+    token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    pim.state.revoke()  # the PIM disconnects the App before the user asks
+    assert next_release.post("/scopes/notify", data={"csrf_token": token}).status_code == 302
+    store = next_release.application.extensions["akeneo_store"]
+    assert store.connection(pim.url).revoked
+    assert "no longer accepts this App" in next_release.get("/").get_data(as_text=True)

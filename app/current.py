@@ -1,0 +1,43 @@
+"""The objects create_app() builds once per App, for the request or CLI command at hand."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from .akeneo import AkeneoClient
+from .api import PimApi
+from .config import Settings
+from .flow import Flow
+from .store import Store
+from .tokens import AppToken
+
+# keys in app.extensions
+SETTINGS = "akeneo_settings"
+CLIENT = "akeneo_client"
+STORE = "akeneo_store"
+FLOW = "akeneo_flow"
+
+
+def settings() -> Settings:
+    """The App's settings."""
+    return current_app.extensions[SETTINGS]  # type: ignore[no-any-return]
+
+
+def client() -> AkeneoClient:
+    """The PIM client (one pooled HTTP session per process)."""
+    return current_app.extensions[CLIENT]  # type: ignore[no-any-return]
+
+
+def store() -> Store:
+    """The App's store."""
+    return current_app.extensions[STORE]  # type: ignore[no-any-return]
+
+
+def flow() -> Flow:
+    """The activation flow."""
+    return current_app.extensions[FLOW]  # type: ignore[no-any-return]
+
+
+def app_api(pim_url: str) -> PimApi:
+    """The REST API of `pim_url` with the App token stored for it (a 401 marks it revoked)."""
+    return PimApi(pim_url, AppToken(store(), pim_url), client())
