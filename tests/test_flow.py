@@ -7,6 +7,7 @@ import logging
 import re
 import sqlite3
 import threading
+from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,7 +19,7 @@ from app.akeneo import TOKEN_PATH, USER_AGENT
 from app.config import DEFAULT_SCOPES
 from app.store import Store
 
-from .conftest import CLIENT_ID, CLIENT_SECRET, FakePim, PimUser
+from .conftest import CLIENT_ID, CLIENT_SECRET, FakePim, PimUser, run_together
 
 
 def store_of(client: FlaskClient) -> Store:
@@ -199,11 +200,7 @@ def test_concurrent_flows_for_many_pims_share_one_store(
         browser = client.application.test_client()
         results.append(PimUser(browser, pim).connect().status_code)
 
-    threads = [threading.Thread(target=connect, args=(p,)) for p in pims]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(*(partial(connect, pim) for pim in pims))
     assert results == [302] * 6
     stored = {c.pim_url: c.access_token for c in store_of(client).connections()}
     assert stored == {p.url: p.state.app.token for p in pims}
@@ -469,11 +466,7 @@ def test_a_callback_raced_against_itself_exchanges_the_code_once(
         barrier.wait()
         statuses.append(browser.get(callback.path, query_string=callback.query).status_code)
 
-    threads = [threading.Thread(target=arrive) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(*[arrive] * 6)
     assert sorted(statuses) == [302] + [400] * 5
     assert len(pim.calls(TOKEN_PATH)) == 1
 

@@ -14,7 +14,7 @@ import requests
 from devpim import create_devpim
 from devpim.launch import HOST, bind, free_port, start_gunicorn, stop_process
 
-from .conftest import CLIENT_ID, CLIENT_SECRET, SECRET_KEY
+from .conftest import CLIENT_ID, CLIENT_SECRET, SECRET_KEY, run_together
 
 pytestmark = pytest.mark.server
 
@@ -100,11 +100,7 @@ def test_many_browsers_connect_through_two_workers(deployment: Deployment) -> No
             if back.status_code != 200 or "ecommerce" not in back.text:
                 errors.append(f"{back.status_code}: {back.text[:200]}")
 
-    threads = [threading.Thread(target=flow) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(*[flow] * 12)
     assert errors == []
 
 

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -18,7 +19,7 @@ from app import create_app
 from app.identity import User
 from app.store import StateRow, Store
 
-from .conftest import FakePim, PimUser, app_config
+from .conftest import FakePim, PimUser, app_config, run_together
 
 PIM = "https://my-pim.cloud.akeneo.com"
 KEY = Fernet.generate_key().decode()
@@ -127,11 +128,7 @@ def test_concurrent_consumers_of_one_state_get_one_success(store: Store) -> None
         barrier.wait()
         results.append(store.consume_state("raced", PIM))
 
-    threads = [threading.Thread(target=consume) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(*[consume] * 8)
     assert sorted(results) == [False] * 7 + [True]
 
 
@@ -150,20 +147,28 @@ def test_a_lost_key_says_how_to_recover(stores: Callable[..., Store]) -> None:
         stores(Fernet.generate_key().decode()).connection(PIM)
 
 
-def _create_schema(database_url: str) -> None:
-    store = Store(database_url, [KEY])
-    store.create_schema()
-    store.close()
+def _create_schema(database_url: str, outcomes: Any) -> None:
+    try:
+        store = Store(database_url, [KEY])
+        store.create_schema()
+        store.close()
+        outcomes.put("ok")
+    except Exception as error:  # reported to the test, which shows it
+        outcomes.put(f"{type(error).__name__}: {error}")
 
 
 def test_schema_creation_is_safe_from_several_processes_at_once(database_url: str) -> None:
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_create_schema, args=(database_url,)) for _ in range(4)]
+    outcomes = context.Queue()
+    workers = [
+        context.Process(target=_create_schema, args=(database_url, outcomes)) for _ in range(4)
+    ]
     for worker in workers:
         worker.start()
+    reports = [outcomes.get(timeout=120) for _ in workers]
     for worker in workers:
-        worker.join(60)
-    assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+        worker.join(30)
+    assert reports == ["ok"] * 4
     engine = create_engine(database_url)
     with engine.connect() as db:
         assert db.execute(text("SELECT count(*) FROM connections")).scalar() == 0

@@ -21,7 +21,7 @@ from app.errors import PimError, TokenRevoked
 from app.store import Store
 from app.tokens import ConnectionToken, StaticToken
 
-from .conftest import FakePim, app_config, make_pim, plug
+from .conftest import FakePim, app_config, make_pim, plug, run_together
 
 GRANT = "/api/oauth/v1/token"
 CREDENTIALS = ConnectionCredentials("conn-client", "conn-secret", "julia", "j-password")
@@ -125,11 +125,7 @@ def test_concurrent_callers_refresh_once(
         except Exception as error:  # collected, asserted below
             failures.append(error)
 
-    threads = [threading.Thread(target=call) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(*[call] * 8)
     assert failures == []
     assert grants(conn_pim) == ["password", "refresh_token"]
 
