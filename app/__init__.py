@@ -5,6 +5,7 @@ Run it with `flask --app app run` or `gunicorn 'app:create_app()'`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,8 @@ from .logs import (
 from .security import register_security
 from .store import Store
 
+log = logging.getLogger(__name__)
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Create the App: settings first, then the PIM client and the store, then the routes."""
@@ -37,6 +40,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     settings = Settings.load(app.instance_path, overrides=config)
     configure_logging(settings.log_level)
+    for warning in settings.warnings:
+        log.warning("%s", warning)
     app.config.update(SECRET_KEY=settings.secret_key, TESTING=settings.testing)
 
     client = AkeneoClient(

@@ -7,7 +7,6 @@ environment and the overrides that tests pass in. Nothing else in the App reads 
 from __future__ import annotations
 
 import base64
-import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -20,8 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from dotenv import dotenv_values
 
 from .errors import ConfigError
-
-log = logging.getLogger(__name__)
+from .pim_url import ANY_PUBLIC_HOST, DEFAULT_ALLOWED_HOSTS, split_pattern
 
 DEFAULT_SCOPES = "read_channel_settings read_channel_localization openid profile email"
 
@@ -40,6 +38,7 @@ KNOWN_SCOPES = frozenset(
     """.split()
 )
 
+MIN_SECRET_KEY = 32  # characters: a cookie-signing key shorter than that can be guessed offline
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -77,6 +76,8 @@ class Settings:
     access_token: str | None = None
     server_timing: bool = False
     testing: bool = False
+    #: what the App should say once logging is set up (a generated key, a wide host policy)
+    warnings: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # settings hold secrets: never print them
         return f"Settings(client_id={self.client_id!r}, scopes={self.scopes!r})"
@@ -101,8 +102,29 @@ class Settings:
     def from_mapping(cls, values: Mapping[str, Any], *, instance_path: str) -> Settings:
         """Validate raw string values into Settings; raise ConfigError with a sentence on error."""
         instance = Path(instance_path)
-        secret_key = _text(values, "SECRET_KEY") or _instance_secret_key(instance)
+        warnings: list[str] = []
+        secret_key = _text(values, "SECRET_KEY")
+        if secret_key is None:
+            secret_key, generated = _instance_secret_key(instance)
+            if generated:
+                warnings.append(
+                    f"SECRET_KEY is not set: generated one in {instance / 'secret_key'}. Set "
+                    "SECRET_KEY in production, the same value on every instance."
+                )
+        elif len(secret_key) < MIN_SECRET_KEY:
+            raise ConfigError(
+                f"SECRET_KEY is {len(secret_key)} characters long; it needs at least "
+                f"{MIN_SECRET_KEY}. Make one with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'"
+            )
         keys = _text(values, "TOKEN_ENCRYPTION_KEY")
+        allowed_hosts = _host_patterns(_text(values, "AKENEO_PIM_ALLOWED_HOSTS"))
+        if ANY_PUBLIC_HOST in allowed_hosts:
+            warnings.append(
+                "AKENEO_PIM_ALLOWED_HOSTS has '*': the App accepts any PIM with public addresses. "
+                "A hostile PIM can then mix up a user's connection with an honest PIM's (Akeneo "
+                "sends no issuer in the callback): list your PIMs instead (see SECURITY.md)."
+            )
         return cls(
             client_id=_text(values, "AKENEO_CLIENT_ID"),
             client_secret=_text(values, "AKENEO_CLIENT_SECRET"),
@@ -110,11 +132,7 @@ class Settings:
             secret_key=secret_key,
             database_url=_text(values, "DATABASE_URL") or f"sqlite:///{instance / 'akeneo-app.db'}",
             encryption_keys=_fernet_keys(keys) if keys else (_derive_fernet_key(secret_key),),
-            pim_allowed_hosts=tuple(
-                h.strip().lower()
-                for h in (_text(values, "AKENEO_PIM_ALLOWED_HOSTS") or "").split(",")
-                if h.strip()
-            ),
+            pim_allowed_hosts=allowed_hosts,
             pim_allow_http=_flag(values, "AKENEO_PIM_ALLOW_HTTP", False),
             http_timeout=_positive_float(values, "AKENEO_HTTP_TIMEOUT", 10.0),
             trusted_proxies=_count(values, "TRUSTED_PROXIES", 0),
@@ -124,6 +142,7 @@ class Settings:
             access_token=_text(values, "AKENEO_ACCESS_TOKEN"),
             server_timing=_flag(values, "SERVER_TIMING", False),
             testing=_flag(values, "TESTING", False),
+            warnings=tuple(warnings),
         )
 
 
@@ -193,6 +212,22 @@ def _connection(values: Mapping[str, Any]) -> ConnectionCredentials | None:
     return ConnectionCredentials(client_id, secret, username, password)
 
 
+def _host_patterns(raw: str | None) -> tuple[str, ...]:
+    """AKENEO_PIM_ALLOWED_HOSTS as lowercase patterns; unset: Akeneo's cloud only."""
+    patterns = tuple(p.strip().lower() for p in (raw or "").split(",") if p.strip())
+    for pattern in patterns:
+        try:
+            host, port = split_pattern(pattern)
+        except ValueError:
+            host, port = "", None
+        if not host or (port is not None and not 0 < port < 65536) or "/" in pattern:
+            raise ConfigError(
+                f"AKENEO_PIM_ALLOWED_HOSTS has {pattern!r}, which is not a host pattern. Use "
+                "host names, *.domain, host:port or * (any public host), comma-separated."
+            )
+    return patterns or DEFAULT_ALLOWED_HOSTS
+
+
 def _scopes(raw: str) -> tuple[str, ...]:
     scopes = tuple(dict.fromkeys(raw.split()))  # keeps order, drops repeats
     unknown = [s for s in scopes if s not in KNOWN_SCOPES]
@@ -226,11 +261,11 @@ def _derive_fernet_key(secret_key: str) -> str:
     return base64.urlsafe_b64encode(hkdf.derive(secret_key.encode())).decode()
 
 
-def _instance_secret_key(instance: Path) -> str:
-    """Read the generated SECRET_KEY from the instance folder, creating it (mode 600) once."""
+def _instance_secret_key(instance: Path) -> tuple[str, bool]:
+    """The generated SECRET_KEY from the instance folder, created (mode 600) once; new or not."""
     path = instance / "secret_key"
     if path.exists():
-        return path.read_text().strip()
+        return path.read_text().strip(), False
     instance.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     draft = instance / f".secret_key.{os.getpid()}"
@@ -241,12 +276,7 @@ def _instance_secret_key(instance: Path) -> str:
         # link() never replaces: when several workers start at once, the first key wins for all
         os.link(draft, path)
     except FileExistsError:
-        return path.read_text().strip()
+        return path.read_text().strip(), False
     finally:
         draft.unlink()
-    log.warning(
-        "SECRET_KEY is not set: generated one in %s. Set SECRET_KEY in production, the same "
-        "value on every instance.",
-        path,
-    )
-    return key
+    return key, True

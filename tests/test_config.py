@@ -13,16 +13,19 @@ from app import create_app
 from app.config import DEFAULT_SCOPES, Settings
 from app.errors import ConfigError
 
+KEY = "k" * 40
+
 
 def load(tmp_path: Path, **values: str) -> Settings:
     return Settings.from_mapping(values, instance_path=str(tmp_path))
 
 
 def test_defaults_are_safe_and_least_privilege(tmp_path: Path) -> None:
-    settings = load(tmp_path, SECRET_KEY="k" * 40)
+    settings = load(tmp_path, SECRET_KEY=KEY)
     assert settings.scopes == tuple(DEFAULT_SCOPES.split())
     assert settings.database_url == f"sqlite:///{tmp_path / 'akeneo-app.db'}"
-    assert settings.pim_allowed_hosts == ()
+    assert settings.pim_allowed_hosts == ("*.cloud.akeneo.com",)  # Akeneo's cloud only
+    assert settings.warnings == ()
     assert settings.pim_allow_http is False
     assert settings.http_timeout == 10.0
     assert settings.trusted_proxies == 0
@@ -30,23 +33,25 @@ def test_defaults_are_safe_and_least_privilege(tmp_path: Path) -> None:
 
 
 def test_ids_stay_strings(tmp_path: Path) -> None:
-    assert load(tmp_path, SECRET_KEY="k", AKENEO_CLIENT_ID="0123").client_id == "0123"
+    assert load(tmp_path, SECRET_KEY=KEY, AKENEO_CLIENT_ID="0123").client_id == "0123"
 
 
 def test_a_missing_secret_key_is_generated_once_with_mode_600(tmp_path: Path) -> None:
-    first = load(tmp_path).secret_key
-    second = load(tmp_path).secret_key
-    assert first == second and len(first) >= 48
+    first = load(tmp_path)
+    second = load(tmp_path)
+    assert first.secret_key == second.secret_key and len(first.secret_key) >= 48
+    assert "SECRET_KEY is not set: generated one" in first.warnings[0]
+    assert second.warnings == ()  # said once, when it was generated
     mode = stat.S_IMODE((tmp_path / "secret_key").stat().st_mode)
     assert mode == 0o600
 
 
 def test_the_token_key_is_derived_from_the_secret_key_unless_given(tmp_path: Path) -> None:
-    derived = load(tmp_path, SECRET_KEY="a").encryption_keys
-    assert derived != load(tmp_path, SECRET_KEY="b").encryption_keys
+    derived = load(tmp_path, SECRET_KEY="a" * 32).encryption_keys
+    assert derived != load(tmp_path, SECRET_KEY="b" * 32).encryption_keys
     Fernet(derived[0])  # a usable key
     key1, key2 = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    given = load(tmp_path, SECRET_KEY="a", TOKEN_ENCRYPTION_KEY=f"{key1}, {key2}")
+    given = load(tmp_path, SECRET_KEY="a" * 32, TOKEN_ENCRYPTION_KEY=f"{key1}, {key2}")
     assert given.encryption_keys == (key1, key2)
 
 
@@ -59,18 +64,22 @@ def test_the_token_key_is_derived_from_the_secret_key_unless_given(tmp_path: Pat
         ("AKENEO_HTTP_TIMEOUT", "0", "between 0 and 300"),
         ("AKENEO_HTTP_TIMEOUT", "ten", "between 0 and 300"),
         ("TRUSTED_PROXIES", "-1", "number of proxies"),
+        ("SECRET_KEY", "short-but-set", "13 characters long; it needs at least 32"),
+        ("AKENEO_PIM_ALLOWED_HOSTS", "pim.example.com:http", "not a host pattern"),
+        ("AKENEO_PIM_ALLOWED_HOSTS", "pim.example.com:70000", "not a host pattern"),
+        ("AKENEO_PIM_ALLOWED_HOSTS", "https://pim.example.com", "not a host pattern"),
     ],
 )
 def test_a_wrong_setting_fails_fast_with_a_sentence(
     tmp_path: Path, name: str, value: str, message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        load(tmp_path, SECRET_KEY="k", **{name: value})
+        load(tmp_path, **{"SECRET_KEY": KEY, name: value})
 
 
 def test_an_unconfigured_app_explains_how_to_get_credentials(tmp_path: Path) -> None:
     client = create_app(
-        {"TESTING": True, "SECRET_KEY": "k", "DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"}
+        {"TESTING": True, "SECRET_KEY": KEY, "DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"}
     ).test_client()
     welcome = client.get("/").get_data(as_text=True)
     assert "AKENEO_CLIENT_ID\n      is missing" in welcome
@@ -83,3 +92,17 @@ def test_the_welcome_page_gives_the_urls_to_register(client: FlaskClient) -> Non
     html = client.get("/", base_url="https://app.example.com").get_data(as_text=True)
     assert '<code id="activate-url">https://app.example.com/activate</code>' in html
     assert '<code id="callback-url">https://app.example.com/callback</code>' in html
+
+
+def test_any_public_host_is_a_choice_the_app_warns_about_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load(tmp_path, SECRET_KEY=KEY, AKENEO_PIM_ALLOWED_HOSTS="*, Pim.Example.com:8443")
+    assert settings.pim_allowed_hosts == ("*", "pim.example.com:8443")
+    create_app(
+        {"TESTING": True, "SECRET_KEY": KEY, "DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"}
+        | {"AKENEO_PIM_ALLOWED_HOSTS": "*"}
+    )
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "any PIM with public addresses" in warning.getMessage()
+    assert "mix up" in warning.getMessage()

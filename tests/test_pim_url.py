@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 
 import pytest
 from flask.testing import FlaskClient
 
-from app.pim_url import PimUrlPolicy, PimUrlRefused
+from app.pim_url import PimUrlPolicy, PimUrlRefused, resolve_addresses
 
 PUBLIC = {"my-pim.cloud.akeneo.com": ["35.190.10.10"], "pim.example.com": ["2600:1901::1"]}
 
@@ -31,7 +33,7 @@ def fake_dns(host: str) -> list[str]:
     raise socket.gaierror("unknown host")
 
 
-OPEN = PimUrlPolicy()
+OPEN = PimUrlPolicy(("*",))  # any public host
 
 
 @pytest.mark.parametrize(
@@ -87,6 +89,15 @@ def test_a_public_pim_url_is_reduced_to_its_origin(raw: str, origin: str) -> Non
         ("https://metadata.example.com", "private or local"),
         ("https://mapped.example.com", "private or local"),
         ("https://nowhere.example.com", "does not resolve"),
+        # IPv6 forms that carry an IPv4 address are judged by it
+        ("https://[64:ff9b::7f00:1]", "private or local"),  # NAT64 of 127.0.0.1
+        ("https://[64:ff9b::a9fe:a9fe]", "private or local"),  # NAT64 of 169.254.169.254
+        ("https://[64:ff9b:1::a9fe:a9fe]", "private or local"),  # local-use NAT64
+        ("https://[2002:a9fe:a9fe::1]", "private or local"),  # 6to4 of 169.254.169.254
+        ("https://[::7f00:1]", "private or local"),  # IPv4-compatible 127.0.0.1
+        ("https://[::ffff:0:7f00:1]", "private or local"),  # IPv4-translated 127.0.0.1
+        ("https://[fec0::1]", "private or local"),  # deprecated site-local
+        ("https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]", "private or local"),  # Teredo
     ],
 )
 def test_a_forged_pim_url_is_refused_with_its_reason(raw: str | None, reason: str) -> None:
@@ -96,6 +107,51 @@ def test_a_forged_pim_url_is_refused_with_its_reason(raw: str | None, reason: st
     with pytest.raises(PimUrlRefused) as refused:
         OPEN.check(raw, resolve)
     assert reason in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "address", ["64:ff9b::2311:a0a", "2002:2311:a0a::1", "2600:1901::1", "::ffff:35.17.10.10"]
+)
+def test_an_ipv6_address_that_carries_a_public_ipv4_is_accepted(address: str) -> None:
+    assert OPEN.check(f"https://[{address}]", fake_dns).startswith("https://[")
+
+
+def test_by_default_only_akeneos_cloud_is_accepted_and_the_refusal_says_how_to_allow() -> None:
+    default = PimUrlPolicy()
+    assert default.check("https://my-pim.cloud.akeneo.com", fake_dns).endswith(".akeneo.com")
+    with pytest.raises(PimUrlRefused) as refused:
+        default.check("https://pim.example.com", fake_dns)  # public, but not listed
+    assert refused.value.message == (
+        "The PIM host pim.example.com is not in AKENEO_PIM_ALLOWED_HOSTS (*.cloud.akeneo.com). "
+        "If this PIM is yours, add it: AKENEO_PIM_ALLOWED_HOSTS=*.cloud.akeneo.com,pim.example.com"
+    )
+
+
+def test_a_pattern_with_a_port_admits_that_port_only() -> None:
+    policy = PimUrlPolicy(("pim.example.com:8443", "other.example.com", "[::1]:8001"), True)
+    assert policy.check("https://pim.example.com:8443") == "https://pim.example.com:8443"
+    assert policy.check("https://other.example.com:9000") == "https://other.example.com:9000"
+    assert policy.check("http://[::1]:8001") == "http://[::1]:8001"
+    for refused in ("https://pim.example.com", "https://pim.example.com:9443", "http://[::1]"):
+        with pytest.raises(PimUrlRefused, match="not in AKENEO_PIM_ALLOWED_HOSTS"):
+            policy.check(refused)
+
+
+def test_a_resolver_that_hangs_is_given_up_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+
+    def hang(*args: object, **kwargs: object) -> list[object]:
+        release.wait(10)
+        return []
+
+    monkeypatch.setattr(socket, "getaddrinfo", hang)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        resolve_addresses("slow.example.com", timeout=0.3)
+    assert time.monotonic() - started < 2
+    with pytest.raises(PimUrlRefused, match="did not resolve in time"):
+        OPEN.check("https://slow.example.com", lambda host: resolve_addresses(host, timeout=0.1))
+    release.set()
 
 
 def test_the_allowlist_admits_listed_hosts_and_only_them() -> None:
