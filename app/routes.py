@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from . import current
 from .errors import PimError, TokenRevoked
-from .flow import CONNECTED_PIM, CONNECTED_USER
+from .flow import CONNECTED_USER
 from .security import check_csrf
 from .tokens import NotConnected
 
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("app", __name__)
 
 CHANNELS_PATH = "/api/rest/v1/channels"
+# a page waits on the PIM for its list: bounded, so a PIM whose list never ends costs little
+PAGE_LIST_BOUNDS: dict[str, Any] = {"max_items": 100, "max_pages": 5, "max_seconds": 5.0}
 
 
 @bp.get("/activate")
@@ -46,7 +48,7 @@ def callback() -> Response:
 @bp.get("/")
 def home() -> tuple[str, int] | str:
     """The connected page for a connected session, the welcome page otherwise."""
-    pim_url = session.get(CONNECTED_PIM)
+    pim_url = current.flow().connected_pim(session)
     connection = current.store().connection(pim_url) if pim_url else None
     if connection is None:
         return render_template("welcome.html", **_setup_info())
@@ -57,13 +59,15 @@ def home() -> tuple[str, int] | str:
         "user": current.store().user(connection.pim_url, user_sub) if user_sub else None,
         "missing_scopes": [s for s in current.settings().scopes if s not in connection.scopes],
         "channels": None,
+        "channels_cut": None,
         "api_error": None,
     }
     status = 200
     if not connection.revoked:
-        api = current.app_api(connection.pim_url)
+        listing = current.app_api(connection.pim_url).items(CHANNELS_PATH, **PAGE_LIST_BOUNDS)
         try:
-            page["channels"] = [channel["code"] for channel in api.items(CHANNELS_PATH)]
+            page["channels"] = [str(channel.get("code", "?")) for channel in listing]
+            page["channels_cut"] = listing.cut
         except TokenRevoked:
             # the App was disconnected in the PIM (now marked so): offer to reconnect, never loop
             page["connection"] = current.store().connection(connection.pim_url)
@@ -79,7 +83,7 @@ def home() -> tuple[str, int] | str:
 def notify_scopes() -> Response:
     """Tell the connected PIM that the App now needs all of AKENEO_SCOPES."""
     check_csrf()
-    pim_url = session.get(CONNECTED_PIM)
+    pim_url = current.flow().connected_pim(session)
     if pim_url:
         try:
             current.app_api(pim_url).notify_scopes(current.settings().scopes)
@@ -91,9 +95,10 @@ def notify_scopes() -> Response:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """End this browser's session; the stored connection stays for the next visit."""
+    """End this browser's session for good; the stored connection stays for the next visit."""
     check_csrf()
-    session.clear()
+    current.flow().sign_out(session)
+    flash("You are signed out. Open the App from your PIM to come back.")
     return redirect(url_for("app.home"))
 
 

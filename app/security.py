@@ -11,7 +11,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings
 from .errors import CsrfRefused
-from .flow import CSRF_TOKEN
+from .flow import CSRF_TOKEN, SESSION_LIFETIME
+
+# the App's forms carry a token and a button: anything bigger is refused (413) unread
+MAX_REQUEST_BODY = 64 * 1024
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; "
@@ -43,6 +46,9 @@ def register_security(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_NAME="akeneo_app_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",  # Lax, not Strict: the PIM's redirect back must carry it
+        # no signed cookie is accepted once this old, even if a browser kept it
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BODY,
     )
     app.after_request(_security_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token

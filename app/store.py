@@ -1,15 +1,17 @@
-"""Where the App keeps what must outlive a request: connections (one per PIM), users, and states.
+"""Where the App keeps what must outlive a request: connections, users, sessions, spent states.
 
-SQLite by default, PostgreSQL (or any SQLAlchemy database) through DATABASE_URL. Access tokens are
-encrypted with Fernet before they reach the database; the first key encrypts, every key decrypts,
-so keys can be rotated without losing connections. Authorization states are stored as hashes and
-consumed with one conditional UPDATE, so a state works once even across processes and replays.
+SQLite by default (files readable by their owner only), PostgreSQL (or any SQLAlchemy database)
+through DATABASE_URL. Access tokens are encrypted with Fernet before they reach the database; the
+first key encrypts, every key decrypts, so keys can be rotated without losing connections.
+Authorization states and session ids are stored as hashes; a state is recorded under a unique key
+when a callback spends it, so it works once even across processes and replays.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from .errors import ConfigError
 from .identity import User
 
 log = logging.getLogger(__name__)
@@ -77,15 +80,32 @@ class UserRow(Base):
     last_login_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class StateRow(Base):
-    """An authorization request in flight: the hash of its `state`, for which PIM, and when."""
+class SpentStateRow(Base):
+    """An authorization state a callback has used: its hash, so that it never works twice.
 
-    __tablename__ = "oauth_states"
+    Nothing is written when a state is issued (/activate takes no database write from strangers):
+    the state and its PIM travel in the signed session cookie, and are recorded here when spent.
+    """
+
+    __tablename__ = "spent_states"
 
     state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class BrowserSessionRow(Base):
+    """A signed-in browser: the hash of the id in its cookie, its PIM and user, until when.
+
+    The cookie alone cannot be taken back; this row can: sign-out deletes it, and a copy of the
+    cookie made before then no longer opens the connected page.
+    """
+
+    __tablename__ = "browser_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     pim_url: Mapped[str] = mapped_column(String(2048))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    user_sub: Mapped[str | None] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class ConnectionTokenRow(Base):
@@ -101,21 +121,18 @@ class ConnectionTokenRow(Base):
 
 # The statements of the flow's hot path, built once on the plain tables: SQLAlchemy then skips
 # the ORM and most of its statement-building work on every activation and callback.
-_states, _connections, _users = (
-    Base.metadata.tables[row.__tablename__] for row in (StateRow, ConnectionRow, UserRow)
+_spent, _sessions, _connections, _users = (
+    Base.metadata.tables[row.__tablename__]
+    for row in (SpentStateRow, BrowserSessionRow, ConnectionRow, UserRow)
 )
-_ADD_STATE = insert(_states)
-_PRUNE_STATES = delete(_states).where(_states.c.created_at < bindparam("b_oldest"))
-_CONSUME_STATE = (
-    update(_states)
-    .where(
-        _states.c.state_hash == bindparam("b_hash"),
-        _states.c.pim_url == bindparam("b_pim_url"),
-        _states.c.consumed_at.is_(None),
-        _states.c.created_at >= bindparam("b_oldest"),
-    )
-    .values(consumed_at=bindparam("b_now"))
+_SPEND_STATE = insert(_spent)
+_PRUNE_SPENT = delete(_spent).where(_spent.c.spent_at < bindparam("b_oldest"))
+_ADD_SESSION = insert(_sessions)
+_PRUNE_SESSIONS = delete(_sessions).where(_sessions.c.expires_at < bindparam("b_now"))
+_SESSION_PIM = select(_sessions.c.pim_url).where(
+    _sessions.c.id_hash == bindparam("b_hash"), _sessions.c.expires_at >= bindparam("b_now")
 )
+_END_SESSION = delete(_sessions).where(_sessions.c.id_hash == bindparam("b_hash"))
 _UPDATE_CONNECTION = (
     update(_connections)
     .where(_connections.c.pim_url == bindparam("b_pim_url"))
@@ -163,9 +180,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _hash_state(state: str) -> str:
-    # only a hash is stored: a database reader cannot replay a pending state
-    return hashlib.sha256(state.encode()).hexdigest()
+def _hash(secret: str) -> str:
+    # only a hash is stored: a database reader can replay neither a state nor a session id
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _one_in_256(hashed: str) -> bool:
+    # housekeeping on about one write in 256 (chosen by the random hash): stale rows stay a
+    # few minutes longer, and the other 255 writes touch one row only
+    return hashed.startswith("00")
 
 
 def _aware(moment: datetime) -> datetime:
@@ -174,7 +197,7 @@ def _aware(moment: datetime) -> datetime:
 
 
 class Store:
-    """The App's database: connections, users and authorization states."""
+    """The App's database: connections, users, browser sessions and spent states."""
 
     def __init__(self, database_url: str, encryption_keys: Sequence[str]) -> None:
         self.engine = _make_engine(database_url)
@@ -212,30 +235,51 @@ class Store:
 
     # -- authorization states ------------------------------------------------------------------
 
-    def add_state(self, state: str, pim_url: str) -> None:
-        """Remember a state issued for `pim_url`, and forget the ones too old to be used."""
+    def spend_state(self, state: str) -> bool:
+        """Record that a callback used `state`: True the first time, False ever after."""
         now = _now()
-        state_hash = _hash_state(state)
+        state_hash = _hash(state)
+        try:
+            with self.engine.begin() as db:
+                if _one_in_256(state_hash):
+                    # older states are refused by their age in the cookie: their rows can go
+                    db.execute(_PRUNE_SPENT, {"b_oldest": now - STATE_TTL})
+                db.execute(_SPEND_STATE, {"state_hash": state_hash, "spent_at": now})
+        except IntegrityError:
+            return False
+        return True
+
+    # -- browser sessions ----------------------------------------------------------------------
+
+    def open_session(
+        self, session_id: str, pim_url: str, user_sub: str | None, lifetime: timedelta
+    ) -> None:
+        """Remember a signed-in browser (by the hash of its session id) for `lifetime`."""
+        now = _now()
+        id_hash = _hash(session_id)
         with self.engine.begin() as db:
-            # prune on about one activation in 256 (chosen by the random hash): stale rows stay a
-            # few minutes longer, and the other 255 activations write one row only
-            if state_hash.startswith("00"):
-                db.execute(_PRUNE_STATES, {"b_oldest": now - STATE_TTL})
+            if _one_in_256(id_hash):
+                db.execute(_PRUNE_SESSIONS, {"b_now": now})
             db.execute(
-                _ADD_STATE, {"state_hash": state_hash, "pim_url": pim_url, "created_at": now}
+                _ADD_SESSION,
+                {
+                    "id_hash": id_hash,
+                    "pim_url": pim_url,
+                    "user_sub": user_sub,
+                    "expires_at": now + lifetime,
+                },
             )
 
-    def consume_state(self, state: str, pim_url: str) -> bool:
-        """Use up the state: True only the first time, in time, for the PIM it was issued for."""
-        now = _now()
-        params = {
-            "b_hash": _hash_state(state),
-            "b_pim_url": pim_url,
-            "b_oldest": now - STATE_TTL,
-            "b_now": now,
-        }
+    def session_pim(self, session_id: str) -> str | None:
+        """The PIM of a signed-in browser; None once it signed out or its session expired."""
+        with self.engine.connect() as db:
+            row = db.execute(_SESSION_PIM, {"b_hash": _hash(session_id), "b_now": _now()}).first()
+            return str(row[0]) if row else None
+
+    def close_session(self, session_id: str) -> None:
+        """Sign a browser out for good: its cookie, even a copy, opens nothing any more."""
         with self.engine.begin() as db:
-            return db.execute(_CONSUME_STATE, params).rowcount == 1
+            db.execute(_END_SESSION, {"b_hash": _hash(session_id)})
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -404,12 +448,32 @@ def _update_or_insert(
 
 
 def _make_engine(database_url: str) -> Engine:
-    if make_url(database_url).get_backend_name() == "sqlite":
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            _private_file(url.database)
         engine = create_engine(database_url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # a server may drop idle connections: test each one as it leaves the pool
     return create_engine(database_url, pool_pre_ping=True)
+
+
+def _private_file(path: str) -> None:
+    """Create the SQLite file readable by its owner only (SQLite gives its -wal and -shm files
+    the same mode); an existing file of ours is made private too."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    except OSError as error:
+        raise ConfigError(
+            f"The database file {path} cannot be opened for writing ({error.strerror}): make "
+            f"{folder} writable by this user (in a container, mount a volume there), or set "
+            "DATABASE_URL."
+        ) from None
+    if os.stat(path).st_uid == os.getuid():
+        os.chmod(path, 0o600)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

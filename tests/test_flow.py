@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import sqlite3
@@ -13,13 +14,23 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+import responses
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
 from app.akeneo import TOKEN_PATH, USER_AGENT
 from app.config import DEFAULT_SCOPES
 from app.store import Store
 
-from .conftest import CLIENT_ID, CLIENT_SECRET, FakePim, PimUser, run_together
+from .conftest import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    FakePim,
+    PimUser,
+    make_pim,
+    plug,
+    run_together,
+)
 
 
 def store_of(client: FlaskClient) -> Store:
@@ -247,13 +258,62 @@ def test_cancel_in_the_pim_shows_a_clear_page_with_a_retry(
 
 
 def test_an_error_description_is_shown_escaped(user: PimUser, client: FlaskClient) -> None:
-    user.activate()
+    state = _state(user.activate())
     response = client.get(
         "/callback",
-        query_string={"error": "access_denied", "error_description": "<script>x</script>"},
+        query_string={
+            "error": "access_denied",
+            "error_description": "<script>x</script>",
+            "state": state,
+        },
     )
     assert "<script>x" not in page(response)
     assert "&lt;script&gt;x&lt;/script&gt;" in page(response)
+
+
+@pytest.mark.parametrize("state", [None, "another-browsers-state"])
+def test_an_error_callback_without_this_browsers_state_is_generic_and_spends_nothing(
+    user: PimUser, client: FlaskClient, pim: FakePim, state: str | None
+) -> None:
+    authorize = user.activate()
+    forged = {"error": "access_denied", "error_description": "Call +1 555 0100 for support"}
+    response = client.get("/callback", query_string=forged | ({"state": state} if state else {}))
+    assert response.status_code == 403
+    assert "Call +1" not in page(response)  # the attacker's words are not shown
+    assert "sent you back without a connection" in page(response)
+    # the connection this browser started still works
+    assert user.come_back(user.consent(authorize)).status_code == 302
+    assert store_of(client).connection(pim.url) is not None
+
+
+def test_a_wrong_state_leaves_the_connection_in_progress_alone(
+    user: PimUser, client: FlaskClient
+) -> None:
+    callback = user.consent(user.activate())
+    assert client.get("/callback", query_string={"code": "x", "state": "forged"}).status_code == 400
+    assert user.come_back(callback).status_code == 302
+
+
+def test_a_state_older_than_ten_minutes_is_refused(
+    user: PimUser, client: FlaskClient, pim: FakePim
+) -> None:
+    callback = user.consent(user.activate())
+    with client.session_transaction() as session:
+        session["oauth_started"] -= 601
+    response = user.come_back(callback)
+    assert response.status_code == 400
+    assert "more than 10 minutes old" in page(response)
+    assert pim.calls(TOKEN_PATH) == []
+
+
+def test_activate_writes_nothing_to_the_database(client: FlaskClient, pim: FakePim) -> None:
+    store = store_of(client)
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    for _ in range(3):
+        response = client.get("/activate", query_string={"pim_url": pim.url})
+        assert response.status_code == 302
+    assert statements == []
 
 
 # -- refused callbacks: no call to the PIM, nothing stored -------------------------------------
@@ -480,3 +540,112 @@ def test_a_revoked_app_never_redirects_itself_into_the_pim(
         response = client.get("/")
         assert response.status_code == 401 and "Location" not in response.headers
     assert pim.calls("/connect/apps/v1/authorize") == []
+
+
+# -- a hostile PIM: endless or malformed lists, oversized answers ------------------------------
+
+CHANNELS = "/api/rest/v1/channels"
+
+
+def test_an_endless_channel_list_is_cut_and_said_so(
+    user: PimUser, client: FlaskClient, pim: FakePim
+) -> None:
+    served: list[int] = []
+
+    def endless() -> tuple[int, dict[str, str], bytes]:
+        served.append(len(served) + 1)
+        body = {
+            "_links": {"next": {"href": f"{pim.url}{CHANNELS}?page={len(served) + 1}"}},
+            "_embedded": {"items": [{"code": f"c{len(served)}_{i}"} for i in range(10)]},
+        }
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+    pim.overrides[("GET", CHANNELS)] = endless
+    user.connect()
+    home = client.get("/")
+    assert home.status_code == 200
+    assert len(served) == 5  # the page reads 5 pages at most
+    assert len(re.findall(r"<li><code>c\d_\d</code></li>", page(home))) == 50
+    assert "more channels than this page reads at once" in page(home)
+
+
+def test_a_list_whose_pages_link_back_is_refused(
+    user: PimUser, client: FlaskClient, pim: FakePim
+) -> None:
+    pim.answer(
+        "GET",
+        CHANNELS,
+        body={
+            "_links": {"next": {"href": f"{pim.url}{CHANNELS}?limit=100"}},
+            "_embedded": {"items": []},
+        },
+    )
+    user.connect()
+    home = client.get("/")
+    assert home.status_code == 502
+    assert "never ends" in page(home)
+    assert len(pim.calls(CHANNELS)) == 1  # the link named the page just read: not fetched
+
+
+@pytest.mark.parametrize(
+    "body",
+    [[1, 2, 3], {"_embedded": {"items": [1, 2]}}, {"_embedded": {"items": "x"}}, {"_embedded": 7}],
+)
+def test_a_malformed_list_is_a_502_page_not_a_crash(
+    user: PimUser, client: FlaskClient, pim: FakePim, body: object
+) -> None:
+    pim.answer("GET", CHANNELS, body=body)
+    user.connect()
+    home = client.get("/")
+    assert home.status_code == 502
+    assert "not a list page" in page(home)
+
+
+def test_a_relative_next_link_is_followed_on_the_same_pim(
+    user: PimUser, client: FlaskClient, pim: FakePim
+) -> None:
+    pages = iter(
+        [
+            {
+                "_links": {"next": {"href": f"{CHANNELS}?page=2"}},
+                "_embedded": {"items": [{"code": "a"}]},
+            },
+            {"_links": {}, "_embedded": {"items": [{"code": "b"}]}},
+        ]
+    )
+    pim.overrides[("GET", CHANNELS)] = lambda: (200, {}, json.dumps(next(pages)).encode())
+    user.connect()
+    html = page(client.get("/"))
+    assert re.findall(r"<li><code>(\w+)</code></li>", html) == ["a", "b"]
+    assert pim.calls(CHANNELS)[1].query == {"page": ["2"]}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"access_token": "t" * 800_000, "token_type": "bearer", "scope": "openid"},
+        {"access_token": "token", "token_type": "bearer", "scope": "read_products " * 8000},
+    ],
+)
+def test_an_oversized_token_answer_is_refused_and_nothing_stored(
+    user: PimUser, client: FlaskClient, pim: FakePim, answer: dict[str, str]
+) -> None:
+    pim.answer("POST", TOKEN_PATH, body=answer)
+    response = user.connect()
+    assert response.status_code == 502
+    assert "oversized or malformed" in page(response)
+    assert store_of(client).connections() == []
+
+
+def test_names_and_emails_from_the_pim_are_kept_to_a_sane_length(
+    wire: responses.RequestsMock, client: FlaskClient
+) -> None:
+    huge = plug(
+        wire,
+        make_pim("http://pim-huge.test", USER_FIRSTNAME="N" * 7000, USER_EMAIL="e" * 400 + "@x.io"),
+    )
+    PimUser(client, huge).connect()
+    connection = store_of(client).connection(huge.url)
+    assert connection is not None and connection.user is not None
+    assert connection.user.name == "N" * 100
+    assert connection.user.email is None  # a cut address would be a wrong one

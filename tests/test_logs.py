@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask.testing import FlaskClient
@@ -37,7 +38,10 @@ def test_a_forged_error_cannot_write_a_log_line(
     user: PimUser, client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    user.activate()
-    client.get("/callback", query_string={"error": "x\nINFO app.flow: activation finished"})
+    state = parse_qs(urlsplit(user.activate()).query)["state"][0]
+    client.get(
+        "/callback",
+        query_string={"error": "x\nINFO app.flow: activation finished", "state": state},
+    )
     cancelled = [r.getMessage() for r in caplog.records if "cancelled" in r.getMessage()]
     assert cancelled and all("\n" not in line for line in cancelled)

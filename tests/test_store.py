@@ -16,8 +16,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text, update
 
 from app import create_app
+from app.errors import ConfigError
 from app.identity import User
-from app.store import StateRow, Store
+from app.store import BrowserSessionRow, SpentStateRow, Store
 
 from .conftest import FakePim, PimUser, app_config, run_together
 
@@ -97,39 +98,49 @@ def test_forget_deletes_the_connection(store: Store) -> None:
     assert store.forget(PIM) is False
 
 
-def test_a_state_is_consumed_once_and_only_for_its_pim(store: Store) -> None:
-    store.add_state("s1", PIM)
-    assert store.consume_state("s1", "https://other.example.com") is False
-    assert store.consume_state("s1", PIM) is True
-    assert store.consume_state("s1", PIM) is False
-    assert store.consume_state("never-issued", PIM) is False
+def test_a_state_is_spent_once(store: Store) -> None:
+    assert store.spend_state("s1") is True
+    assert store.spend_state("s1") is False
+    assert store.spend_state("s2") is True
 
 
-def test_a_state_expires_after_ten_minutes(store: Store) -> None:
-    store.add_state("s1", PIM)
-    with store.engine.begin() as db:
-        db.execute(update(StateRow).values(created_at=datetime.now(UTC) - timedelta(minutes=11)))
-    assert store.consume_state("s1", PIM) is False
-
-
-def test_states_are_stored_as_hashes(store: Store) -> None:
-    store.add_state("the-state-value", PIM)
+def test_spent_states_are_stored_as_hashes(store: Store) -> None:
+    store.spend_state("the-state-value")
     with store.engine.connect() as db:
-        (stored,) = db.execute(text("SELECT state_hash FROM oauth_states")).one()
-    assert stored != "the-state-value" and len(stored) == 64
+        (stored,) = db.execute(text("SELECT state_hash FROM spent_states")).one()
+    assert stored == hashlib.sha256(b"the-state-value").hexdigest()
 
 
-def test_concurrent_consumers_of_one_state_get_one_success(store: Store) -> None:
-    store.add_state("raced", PIM)
+def test_concurrent_spenders_of_one_state_get_one_success(store: Store) -> None:
     barrier = threading.Barrier(8)
     results: list[bool] = []
 
-    def consume() -> None:
+    def spend() -> None:
         barrier.wait()
-        results.append(store.consume_state("raced", PIM))
+        results.append(store.spend_state("raced"))
 
-    run_together(*[consume] * 8)
+    run_together(*[spend] * 8)
     assert sorted(results) == [False] * 7 + [True]
+
+
+def test_a_browser_session_ends_at_sign_out_and_at_expiry(store: Store) -> None:
+    store.open_session("sid-1", PIM, "sub-1", timedelta(hours=12))
+    store.open_session("sid-2", PIM, None, timedelta(hours=12))
+    assert store.session_pim("sid-1") == PIM
+    store.close_session("sid-1")
+    assert store.session_pim("sid-1") is None
+    assert store.session_pim("sid-2") == PIM
+    with store.engine.begin() as db:
+        db.execute(update(BrowserSessionRow).values(expires_at=datetime.now(UTC)))
+    assert store.session_pim("sid-2") is None
+    assert store.session_pim("never-issued") is None
+
+
+def test_session_ids_are_stored_as_hashes(store: Store) -> None:
+    store.open_session("the-session-id", PIM, None, timedelta(hours=1))
+    with store.engine.connect() as db:
+        (stored,) = db.execute(text("SELECT id_hash FROM browser_sessions")).one()
+    assert stored == hashlib.sha256(b"the-session-id").hexdigest()
 
 
 def test_rotating_keys_keeps_connections(stores: Callable[..., Store]) -> None:
@@ -211,13 +222,36 @@ def test_healthz_fails_when_the_database_is_gone(client: FlaskClient, tmp_path: 
     assert response.json == {"status": "unavailable"}
 
 
-def test_expired_states_are_pruned_as_new_ones_arrive(store: Store) -> None:
-    store.add_state("old", PIM)
+def test_old_spent_states_and_sessions_are_pruned_as_new_ones_arrive(store: Store) -> None:
+    store.spend_state("old")
+    store.open_session("old", PIM, None, timedelta(hours=1))
     with store.engine.begin() as db:
-        db.execute(update(StateRow).values(created_at=datetime.now(UTC) - timedelta(minutes=11)))
-    for n in range(2000):  # pruning runs on about one activation in 256
-        store.add_state(f"new-{n}", PIM)
+        long_ago = datetime.now(UTC) - timedelta(minutes=11)
+        db.execute(update(SpentStateRow).values(spent_at=long_ago))
+        db.execute(update(BrowserSessionRow).values(expires_at=long_ago))
+    for n in range(2000):  # pruning runs on about one write in 256
+        store.spend_state(f"new-{n}")
+        store.open_session(f"new-{n}", PIM, None, timedelta(hours=1))
+    old = hashlib.sha256(b"old").hexdigest()
     with store.engine.connect() as db:
-        hashes = set(db.execute(text("SELECT state_hash FROM oauth_states")).scalars())
-    assert hashlib.sha256(b"old").hexdigest() not in hashes
-    assert len(hashes) == 2000
+        states = set(db.execute(text("SELECT state_hash FROM spent_states")).scalars())
+        sessions = set(db.execute(text("SELECT id_hash FROM browser_sessions")).scalars())
+    assert old not in states and len(states) == 2000
+    assert old not in sessions and len(sessions) == 2000
+
+
+def test_the_sqlite_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'private.db'}", [KEY])
+    store.create_schema()
+    store.spend_state("s")  # writes through the WAL
+    files = sorted(tmp_path.glob("private.db*"))
+    assert files and all(f.stat().st_mode & 0o777 == 0o600 for f in files), files
+    store.close()
+
+
+def test_an_unwritable_database_folder_is_one_clear_error(tmp_path: Path) -> None:
+    folder = tmp_path / "instance"
+    folder.mkdir()
+    (folder / "akeneo-app.db").mkdir()  # a file that cannot be opened: as a bad mount would be
+    with pytest.raises(ConfigError, match="cannot be opened for writing.*mount a volume"):
+        Store(f"sqlite:///{folder / 'akeneo-app.db'}", [KEY])

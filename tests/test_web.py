@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 
+from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
+from app.flow import SESSION_LIFETIME
 from app.logs import RequestId
 
 from .conftest import FakePim, PimUser, app_config
@@ -114,3 +117,27 @@ def test_server_timing_splits_pim_time_from_the_apps_when_asked(
     pim_ms, app_ms = (float(part.split("dur=")[1]) for part in timing.split(","))
     assert pim_ms > 0 and app_ms > 0  # two PIM calls (token, key) were timed
     assert client.get("/healthz").headers["Server-Timing"].startswith("pim;dur=0.00,")
+
+
+def test_sign_out_ends_the_session_for_good(user: PimUser, client: FlaskClient) -> None:
+    user.connect()
+    copied = client.get_cookie("akeneo_app_session")
+    assert copied is not None
+    html = client.get("/").get_data(as_text=True)
+    token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    signed_out = client.post("/logout", data={"csrf_token": token}, follow_redirects=True)
+    assert "You are signed out" in signed_out.get_data(as_text=True)
+    # the cookie copied before sign-out (another tab, a stolen copy) opens nothing any more
+    thief = client.application.test_client()
+    thief.set_cookie("akeneo_app_session", copied.value)
+    assert "Your Akeneo App is running" in thief.get("/").get_data(as_text=True)
+
+
+def test_sessions_expire_after_twelve_hours(app: Flask) -> None:
+    assert app.permanent_session_lifetime == timedelta(hours=12)
+    assert SESSION_LIFETIME == timedelta(hours=12)  # the stored session ends with the cookie
+
+
+def test_a_request_body_over_the_cap_is_refused_unread(client: FlaskClient) -> None:
+    response = client.post("/logout", data={"csrf_token": "x" * 300_000})
+    assert response.status_code == 413
