@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 USER_AGENT = "akeneo-flask-app/0.1 (python-requests)"
 MAX_BODY = 1_000_000  # bytes; a PIM's token, key or API page is far smaller
 MAX_TEXT = 200  # characters of a PIM error message shown to the user
+MAX_TOKEN = 2048  # characters of an access token (Akeneo's are under 100)
+MAX_SCOPE_TEXT = 2000  # characters of the granted scopes (all of Akeneo's fit in 1,000)
+_SCOPE = re.compile(r"[a-z_]{1,64}")
 
 AUTHORIZE_PATH = "/connect/apps/v1/authorize"
 TOKEN_PATH = "/connect/apps/v1/oauth2/token"
@@ -70,6 +74,9 @@ class AkeneoClient:
         # one pooled session per process: keep-alive to the PIM saves a TLS handshake per call
         self.http = session or requests.Session()
         self.http.headers["User-Agent"] = USER_AGENT
+        # an explicit auth that changes nothing: without one, requests applies ~/.netrc to PIM
+        # calls, and its password would replace the bearer token (proxies from the env stay)
+        self.http.auth = _no_netrc
 
     def authorize_url(self, pim_url: str, state: str, scopes: tuple[str, ...]) -> str:
         """The PIM page where the user consents to the App's scopes."""
@@ -101,10 +108,14 @@ class AkeneoClient:
             raise PimError("The PIM's token answer has no access_token.", pim_url=pim_url)
         if str(body.get("token_type", "bearer")).lower() != "bearer":
             raise PimError("The PIM issued a token that is not a bearer token.", pim_url=pim_url)
+        # what the PIM gives is stored and shown: a few KB at most, whatever it sends
+        scope = body.get("scope") or ""
+        if len(token) > MAX_TOKEN or not isinstance(scope, str) or len(scope) > MAX_SCOPE_TEXT:
+            raise PimError("The PIM's token answer is oversized or malformed.", pim_url=pim_url)
         id_token = body.get("id_token")
         return TokenGrant(
             access_token=token,
-            scopes=tuple(str(body.get("scope") or "").split()),
+            scopes=tuple(s for s in scope.split() if _SCOPE.fullmatch(s)),
             id_token=id_token if isinstance(id_token, str) and id_token else None,
         )
 
@@ -124,30 +135,36 @@ class AkeneoClient:
         *,
         what: str,
         token: str | None = None,
+        deadline: float | None = None,
         **kwargs: Any,
     ) -> Any:
         """Send one request to a PIM and return its JSON; `what` names it in logs and errors.
 
-        A 401 to a bearer `token` raises TokenRevoked; any other non-2xx, a redirect, a body that
-        is not JSON or over MAX_BODY raises PimError; a time-out raises PimTimeout.
+        The call ends by `deadline` (a time.monotonic() value) when one is given, and within the
+        App's timeout anyway. A 401 to a bearer `token` raises TokenRevoked; any other non-2xx, a
+        redirect, a body that is not JSON or over MAX_BODY raises PimError; a time-out raises
+        PimTimeout.
         """
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         host = urlsplit(pim_url).netloc
         started = time.monotonic()
+        timeout = self.timeout if deadline is None else min(self.timeout, deadline - started)
         try:
+            if timeout <= 0:
+                raise requests.Timeout("no time left")
             response = self.http.request(
                 method,
                 pim_url + path,
                 headers=headers,
-                timeout=self.timeout,
+                timeout=timeout,
                 allow_redirects=False,
                 stream=True,
                 **kwargs,
             )
             with response:
-                raw = _read_capped(response, deadline=started + self.timeout)
+                raw = _read_capped(response, deadline=started + timeout)
         except _TooLarge:
             log.warning("%s answer too large pim=%s", what, host)
             raise PimError(
@@ -191,6 +208,10 @@ class AkeneoClient:
 
 
 _NOT_JSON = object()
+
+
+def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
 
 
 class _TooLarge(requests.RequestException):

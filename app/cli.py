@@ -6,6 +6,7 @@ Errors end with a one-line reason on stderr and exit code 1: no traceback, never
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,11 +17,25 @@ from flask.cli import AppGroup
 from . import current
 from .api import PimApi
 from .errors import AppError
-from .pim_url import PimUrlPolicy
+from .pim_url import PimUrlPolicy, normalise
 from .tokens import AppToken, ConnectionToken, StaticToken, TokenSource
 
 akeneo = AppGroup("akeneo", help="The App's connections to Akeneo PIMs.")
 T = TypeVar("T")
+
+# C0 (but newline and tab), DEL and C1: a PIM's text could otherwise move the cursor, retitle the
+# terminal or hide lines (\x1b[…, \x9b…)
+_TERMINAL_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: str) -> str:
+    """`text` with every terminal control character shown as \\xNN."""
+    return _TERMINAL_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def echo(text: str) -> None:
+    """Print a line that may hold a PIM's words: never a control character."""
+    click.echo(safe(text))
 
 
 def register_cli(app: Flask) -> None:
@@ -33,7 +48,7 @@ def _one_line(action: Callable[[], T]) -> T:
     try:
         return action()
     except AppError as error:
-        raise click.ClickException(error.message) from None
+        raise click.ClickException(safe(error.message)) from None
 
 
 def _origin(raw: str) -> str:
@@ -69,7 +84,7 @@ def connections() -> None:
     for c in rows:
         who = f"{c.user.name or '?'} ({c.user.sub})" if c.user else "-"
         state = "REVOKED" if c.revoked else "ok"
-        click.echo(
+        echo(
             f"{c.pim_url}  {state}  connected {c.connected_at:%Y-%m-%d %H:%M}Z  user {who}  "
             f"scopes: {' '.join(c.scopes) or '-'}"
         )
@@ -88,7 +103,7 @@ def call(path: str, pim_url: str | None) -> None:
         raise click.ClickException("PATH is an API path that starts with /api/.")
     origin, tokens = _token_source(pim_url)
     body: Any = _one_line(lambda: PimApi(origin, tokens, current.client()).get(path))
-    click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+    echo(json.dumps(body, indent=2, ensure_ascii=False))
 
 
 @akeneo.command("notify-scopes")
@@ -108,7 +123,8 @@ def notify_scopes(pim_url: str) -> None:
 @click.argument("pim_url")
 def forget(pim_url: str) -> None:
     """Delete the stored connection to PIM_URL (the PIM keeps its side: disconnect it there)."""
-    origin = pim_url.strip().rstrip("/")
+    # normalised as /activate does, with no host policy: a PIM no longer allowed can be forgotten
+    origin = _one_line(lambda: normalise(pim_url, allow_http=True).origin)
     if not current.store().forget(origin):
         raise click.ClickException(f"No connection to {origin} is stored.")
     click.echo(f"Forgot the connection to {origin}.")

@@ -23,6 +23,9 @@ from .errors import PimError
 LEEWAY_SECONDS = 120
 KEY_TTL_SECONDS = 300
 MAX_ID_TOKEN = 16_384  # characters; a PIM id_token is about 1 KB
+MAX_SUB = 255  # the store's column; a PIM's sub is a UUID
+MAX_NAME = 100
+MAX_EMAIL = 254  # RFC 5321's longest address
 # header parameters that point a verifier at another key: we never use them, and refuse them
 _KEY_POINTERS = frozenset({"jku", "jwk", "x5u", "x5c", "kid", "crit"})
 
@@ -39,11 +42,11 @@ class User:
     def from_claims(cls, claims: dict[str, Any]) -> User:
         """Build a User from verified id_token claims."""
         name = " ".join(str(claims[k]).strip() for k in ("firstname", "lastname") if claims.get(k))
-        email = claims.get("email")
+        email = str(claims.get("email") or "")
         return cls(
             sub=str(claims["sub"]),
-            name=name or None,
-            email=str(email) if email else None,
+            name=name[:MAX_NAME] or None,  # display only: cut, never refused
+            email=email if 0 < len(email) <= MAX_EMAIL else None,  # a cut address is wrong
         )
 
 
@@ -169,4 +172,6 @@ def _decode(id_token: str, key: RSAPublicKey, *, pim_url: str, client_id: str) -
         raise IdTokenRefused("The identity token is malformed.", pim_url=pim_url) from None
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise IdTokenRefused("The identity token has no user id (sub).", pim_url=pim_url)
+    if len(claims["sub"]) > MAX_SUB:
+        raise IdTokenRefused("The identity token's user id (sub) is too long.", pim_url=pim_url)
     return claims

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pytest
+import responses
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
@@ -12,7 +15,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.akeneo import SCOPES_UPDATE_PATH
 
-from .conftest import FakePim, PimUser, app_config
+from .conftest import FakePim, PimUser, app_config, make_pim, plug
 
 
 def run(app: Flask, *args: str) -> tuple[int, str]:
@@ -107,7 +110,7 @@ def test_the_connected_page_offers_the_scope_notice_when_scopes_are_missing(
 
 def test_forget_deletes_the_stored_connection(app: Flask, user: PimUser) -> None:
     user.connect()
-    assert run(app, "forget", "http://pim-a.test")[0] == 0
+    assert run(app, "forget", " HTTP://PIM-A.test:80/some/page ")[0] == 0  # as /activate reads it
     assert app.extensions["akeneo_store"].connections() == []
     assert run(app, "forget", "http://pim-a.test")[0] == 1
 
@@ -143,3 +146,27 @@ def test_a_scope_notice_refused_with_401_marks_the_connection_revoked(
     store = next_release.application.extensions["akeneo_store"]
     assert store.connection(pim.url).revoked
     assert "no longer accepts this App" in next_release.get("/").get_data(as_text=True)
+
+
+def test_no_control_character_from_a_pim_reaches_the_terminal(
+    wire: responses.RequestsMock, app: Flask
+) -> None:
+    hostile = plug(wire, make_pim("http://pim-x.test", USER_FIRSTNAME="\x1b]0;owned\x07\x1b[2J"))
+    PimUser(app.test_client(), hostile).connect()
+    hostile.answer("GET", "/api/rest/v1/channels", status=500, body={"message": "\x9b31mred\r"})
+    for args in (("connections",), ("call", "/api/rest/v1/channels", "--pim", hostile.url)):
+        _, output = run(app, *args)
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", output), repr(output)
+    assert "\\x1b]0;owned" in run(app, "connections")[1]  # shown, harmless
+
+
+def test_a_netrc_never_replaces_the_bearer_token(
+    app: Flask, user: PimUser, pim: FakePim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".netrc").write_text("machine pim-a.test login someone password hunter2\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    user.connect()
+    assert run(app, "call", "/api/rest/v1/channels", "--pim", pim.url)[0] == 0
+    sent = [r.headers.get("Authorization", "") for r in pim.requests if r.path.startswith("/api")]
+    assert sent and all(header.startswith("Bearer ") for header in sent)
