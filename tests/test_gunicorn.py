@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,7 +25,8 @@ pytestmark = pytest.mark.server
 class Deployment:
     """A local PIM in this process and the App under gunicorn, on one shared database."""
 
-    def __init__(self, database_url: str, log: Path) -> None:
+    def __init__(self, database_url: str, log: Path, workers: int = 2) -> None:
+        self.workers = workers
         self.app_url = f"http://{HOST}:{free_port()}"
         self.pim_server = bind(0)
         self.pim_url = f"http://{HOST}:{self.pim_server.server_port}"
@@ -49,7 +53,7 @@ class Deployment:
 
     def start(self) -> object:
         port = int(urlsplit(self.app_url).port or 0)
-        self.server = start_gunicorn(port, self.env, workers=2, log=self.log)
+        self.server = start_gunicorn(port, self.env, workers=self.workers, log=self.log)
         return self.server
 
     def restart(self) -> None:
@@ -126,4 +130,83 @@ def test_the_access_log_never_holds_the_code(deployment: Deployment) -> None:
     logged = deployment.log.read_text()
     assert '"GET /callback" 302' in logged
     assert code not in logged and CLIENT_SECRET not in logged
+    deployment.start()
+
+
+# -- a hostile PIM and hostile requests, against the deployed server ---------------------------
+
+
+class EndlessChannels:
+    """A hostile PIM: its channel list never ends, each page linking to one more, slowly."""
+
+    def __init__(self, pim: Any, pim_url: str, delay: float) -> None:
+        self.pim, self.pim_url, self.delay = pim, pim_url, delay
+        self.served = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["PATH_INFO"] != "/api/rest/v1/channels":
+            return self.pim(environ, start_response)
+        self.served += 1
+        time.sleep(self.delay)
+        number = self.served
+        body = {
+            "_links": {"next": {"href": f"{self.pim_url}/api/rest/v1/channels?page={number + 1}"}},
+            "_embedded": {
+                "items": [{"code": f"c{number}_{i}", "x": "y" * 2000} for i in range(10)]
+            },
+        }
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+
+def test_an_endless_list_holds_no_thread_for_long(database_url: str, tmp_path: Path) -> None:
+    deployment = Deployment(database_url, tmp_path / "gunicorn.log", workers=1)
+    endless = EndlessChannels(deployment.pim_server.app, deployment.pim_url, delay=0.2)
+    deployment.pim_server.app = endless
+    try:
+        with requests.Session() as browser:
+            callback = to_the_pim(browser, deployment)
+            started = time.monotonic()
+            page = browser.get(callback, timeout=30)  # lands on the connected page
+            assert page.status_code == 200
+            assert "more channels than this page reads at once" in page.text
+            assert time.monotonic() - started < 10
+            assert endless.served == 5
+            # four of them at once still leave the worker's threads free soon after
+            run_together(*[lambda: browser.get(f"{deployment.app_url}/", timeout=30)] * 4)
+            served = endless.served
+            assert served == 25
+            health = requests.get(f"{deployment.app_url}/healthz", timeout=5)
+            assert health.status_code == 200
+            time.sleep(1)
+            assert endless.served == served  # nothing goes on reading once the page is sent
+    finally:
+        deployment.stop()
+
+
+def test_forwarded_headers_are_not_trusted_without_trusted_proxies(
+    deployment: Deployment,
+) -> None:
+    forged = {"X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on", "X-Forwarded-Host": "evil"}
+    welcome = requests.get(f"{deployment.app_url}/", headers=forged, timeout=10)
+    assert "Strict-Transport-Security" not in welcome.headers
+    assert f"{deployment.app_url}/activate" in welcome.text and "https://" not in welcome.text
+    activate = requests.get(
+        f"{deployment.app_url}/activate",
+        params={"pim_url": deployment.pim_url},
+        headers=forged,
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert "secure" not in activate.headers["Set-Cookie"].lower()
+
+
+def test_the_access_log_escapes_control_characters(deployment: Deployment) -> None:
+    forged = "/x%0d%0a127.0.0.1%20%22GET%20/callback%22%20302%0a%1b[2J"
+    requests.get(f"{deployment.app_url}{forged}", timeout=10)
+    stop_process(deployment.server)  # type: ignore[arg-type]
+    logged = deployment.log.read_text()
+    assert '"GET /x\\x0d\\x0a127.0.0.1 \\"GET /callback\\" 302\\x0a\\x1b[2J" 404' in logged
+    assert "\x1b" not in logged
+    assert not any(line.startswith('127.0.0.1 "GET /callback"') for line in logged.splitlines())
     deployment.start()
