@@ -7,7 +7,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /venv
 # the dependency layer first: it is rebuilt only when the lock file changes
 COPY requirements.lock /tmp/requirements.lock
-RUN /venv/bin/pip install --no-deps -r /tmp/requirements.lock
+RUN /venv/bin/pip install --no-deps --require-hashes -r /tmp/requirements.lock
 
 FROM python:3.12-slim-bookworm
 ENV PATH=/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1

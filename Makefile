@@ -10,8 +10,7 @@ $(BIN)/.installed: requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Python 3.11 or newer is needed (set PYTHON=python3.12 for another one)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
 	@touch $@
 
 install: $(BIN)/.installed
@@ -36,12 +35,13 @@ audit: install
 bench: install
 	$(BIN)/python -m bench
 
-## lock: pin the dependencies of pyproject.toml again (requirements.lock for production)
+## lock: pin the dependencies of pyproject.toml again, with their hashes (installs verify them)
+LOCK := .lock-venv/bin/uv pip compile pyproject.toml --universal --generate-hashes --no-header --upgrade
 lock:
-	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet . && .lock-venv/bin/pip freeze --exclude akeneo-flask-app > requirements.lock
-	.lock-venv/bin/pip install --quiet '.[dev]' && .lock-venv/bin/pip freeze --exclude akeneo-flask-app --exclude pip > requirements-dev.lock
-	rm -rf .lock-venv build *.egg-info
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet uv
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra dev -o requirements-dev.lock
+	rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
