@@ -95,6 +95,7 @@ class Bench:
             },
             workers=workers,
             log=workdir / "gunicorn.log",
+            app="bench.ceiling:create_app()",
         )
         self._wait_for_pim()
 
@@ -194,15 +195,30 @@ class Bench:
     # -- /activate alone, keep-alive connections -------------------------------------------------
 
     def activate_rate(self, requests_total: int, concurrency: int) -> dict[str, Any]:
-        """Requests per second of /activate (check the URL, store a state, redirect).
+        """/activate against the Flask ceiling (a route that sets a session value and
+        redirects, in the same App), each measured twice, alternately: requests/s and ratio."""
+        activate = f"/activate?pim_url={self.pim_url}"
+        runs: dict[str, list[dict[str, Any]]] = {"activate": [], "ceiling": []}
+        for _ in range(2):
+            runs["ceiling"].append(self.rate("/bench/ceiling", requests_total, concurrency))
+            runs["activate"].append(self.rate(activate, requests_total, concurrency))
+        best = {name: max(r, key=lambda run: run["requests_per_s"]) for name, r in runs.items()}
+        ceiling = best["ceiling"]["requests_per_s"]
+        return {
+            **best["activate"],
+            "ceiling_requests_per_s": ceiling,
+            "fraction_of_ceiling": round(best["activate"]["requests_per_s"] / ceiling, 3),
+        }
+
+    def rate(self, path: str, requests_total: int, concurrency: int) -> dict[str, Any]:
+        """Requests per second of one GET path that answers 302.
 
         With wrk installed (Debian: apt-get install wrk) it drives the load: a Python client on
         the same two cores tops out near 1,000 requests/s even on a static file.
         """
         if shutil.which("wrk"):
-            return self._activate_rate_wrk(concurrency)
+            return self._rate_wrk(path, concurrency)
         target = urlsplit(self.app_url)
-        path = f"/activate?pim_url={self.pim_url}"
         per_thread = requests_total // concurrency
         latencies: list[float] = []
         errors: list[int] = []
@@ -235,8 +251,8 @@ class Bench:
             "errors": len(errors),
         }
 
-    def _activate_rate_wrk(self, concurrency: int, seconds: int = 10) -> dict[str, Any]:
-        url = f"{self.app_url}/activate?pim_url={self.pim_url}"
+    def _rate_wrk(self, path: str, concurrency: int, seconds: int = 10) -> dict[str, Any]:
+        url = f"{self.app_url}{path}"
         output = subprocess.run(
             ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", url],
             capture_output=True,
@@ -323,10 +339,20 @@ def main() -> None:
     parser.add_argument("--activations", type=int, default=4000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
+    parser.add_argument(
+        "--activate-only", action="store_true", help="only /activate against the Flask ceiling"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="akeneo-bench-") as workdir:
         bench = Bench(Path(workdir), args.workers)
+        if args.activate_only:
+            try:
+                bench.connect_once_with_consent()
+                sys.stdout.write(json.dumps(bench.activate_rate(args.activations, 32)) + "\n")
+            finally:
+                bench.stop()
+            return
         try:
             bench.connect_once_with_consent()
             bench.run_flows(20, 4)  # warm-up: imports, pools, the key cache
@@ -375,7 +401,9 @@ def print_report(report: dict[str, Any]) -> None:
     out(
         f"\n/activate alone ({act['client']} client): {act['requests_per_s']} requests/s at "
         f"concurrency {act['concurrency']} (p50 {act['latency_ms']['p50']} ms, "
-        f"errors {act['errors']})\n"
+        f"errors {act['errors']}); the Flask ceiling (set a session value, redirect): "
+        f"{act['ceiling_requests_per_s']} requests/s, so /activate is "
+        f"{act['fraction_of_ceiling']} of it\n"
     )
     out("\nthe PIM alone (authorize + token call, no App)\n")
     for row, app_row in zip(report["pim_alone"], report["flows"], strict=True):

@@ -128,13 +128,18 @@ def _die_with_parent() -> None:
 
 
 def start_gunicorn(
-    port: int, env: Mapping[str, str], *, workers: int = 2, log: Path | None = None
+    port: int,
+    env: Mapping[str, str],
+    *,
+    workers: int = 2,
+    log: Path | None = None,
+    app: str = "app:create_app()",
 ) -> subprocess.Popen[bytes]:
     """The App under gunicorn (gunicorn.conf.py) on a loopback port; returns once it answers."""
     output = open(log, "ab") if log else subprocess.DEVNULL
     try:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:create_app()"],
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app],
             cwd=ROOT,
             env={**os.environ, **env, "BIND": f"{HOST}:{port}", "WEB_CONCURRENCY": str(workers)},
             stdout=output,
