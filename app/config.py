@@ -263,12 +263,21 @@ def _derive_fernet_key(secret_key: str) -> str:
 
 def _instance_secret_key(instance: Path) -> tuple[str, bool]:
     """The generated SECRET_KEY from the instance folder, created (mode 600) once; new or not."""
-    path = instance / "secret_key"
+    try:
+        return _read_or_create_key(instance / "secret_key")
+    except OSError as error:
+        raise ConfigError(
+            f"SECRET_KEY is not set and {instance} is not writable ({error.strerror}): set "
+            "SECRET_KEY, or make that folder writable (in a container, mount a volume there)."
+        ) from None
+
+
+def _read_or_create_key(path: Path) -> tuple[str, bool]:
     if path.exists():
         return path.read_text().strip(), False
-    instance.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    draft = instance / f".secret_key.{os.getpid()}"
+    draft = path.parent / f".secret_key.{os.getpid()}"
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as file:
         file.write(key)

@@ -28,8 +28,11 @@ class AppError(Exception):
         self.pim_url = pim_url
 
 
-class ConfigError(AppError):
-    """The App is missing or has a wrong setting; the sentence says which and how to fix it."""
+class ConfigError(AppError, RuntimeError):
+    """The App is missing or has a wrong setting; the sentence says which and how to fix it.
+
+    A RuntimeError too: gunicorn prints one raised while it loads the App as one line, exit 1.
+    """
 
     status = 503
     title = "The App is not configured yet"
