@@ -1,6 +1,7 @@
-# syntax=docker/dockerfile:1
 # Build: docker build -t akeneo-app .
-# Run:   docker run --env-file .env -p 127.0.0.1:8000:8000 -v akeneo-app:/app/instance akeneo-app
+# Run:   docker run --env-file .env -p 127.0.0.1:8000:8000 -v akeneo-app:/app/instance \
+#            --stop-timeout 30 akeneo-app
+# Or:    docker compose up   (the App and PostgreSQL, see compose.yaml)
 
 FROM python:3.12-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -18,10 +19,11 @@ COPY gunicorn.conf.py ./
 COPY templates/ templates/
 COPY static/ static/
 COPY app/ app/
-# instance/ holds the generated SECRET_KEY and the SQLite file when nothing else is configured
+# instance/ holds the generated SECRET_KEY and the SQLite file when nothing else is configured:
+# mount a volume there (-v akeneo-app:/app/instance) or they go with the container
 RUN mkdir instance && chown app:app instance
 USER app
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+# follows PORT and BIND, as gunicorn.conf.py does
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s CMD ["python", "app/healthcheck.py"]
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "app:create_app()"]

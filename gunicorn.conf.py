@@ -11,13 +11,19 @@ bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", min(multiprocessing.cpu_count() * 2, 8)))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
-graceful_timeout = 20
+# a request in flight waits up to AKENEO_HTTP_TIMEOUT (10 s) on a PIM, then answers: on SIGTERM a
+# worker gets this long to finish. Docker stops after 10 s unless told: run the container with
+# --stop-timeout 30 (compose: stop_grace_period: 30s), as the README says.
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "25"))
 keepalive = 5
 # the schema is created once by the master, before the workers fork
 preload_app = True
 # no control socket in $HOME (gunicorn 25.1+): nothing here uses it, and a read-only or
 # root-owned home would log an error at every start
 control_socket_disable = True
+# the workers' heartbeat files in memory: a read-only container needs no writable /tmp
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
 
 # Forwarded headers: only behind proxies we were told about (TRUSTED_PROXIES). Otherwise none is
 # trusted, not even from 127.0.0.1: X-Forwarded-Proto would turn on HSTS and https URLs.
