@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask
+import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
@@ -133,9 +134,18 @@ def test_sign_out_ends_the_session_for_good(user: PimUser, client: FlaskClient) 
     assert "Your Akeneo App is running" in thief.get("/").get_data(as_text=True)
 
 
-def test_sessions_expire_after_twelve_hours(app: Flask) -> None:
-    assert app.permanent_session_lifetime == timedelta(hours=12)
-    assert SESSION_LIFETIME == timedelta(hours=12)  # the stored session ends with the cookie
+def test_sessions_expire_after_twelve_hours(
+    user: PimUser, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user.connect()
+    assert "Julia Stark" in client.get("/").get_data(as_text=True)
+    now = time.time()
+    # the signed cookie's age is read with time.time(): 11 hours on, still in; 13, out
+    monkeypatch.setattr(time, "time", lambda: now + 11 * 3600)
+    assert "Julia Stark" in client.get("/").get_data(as_text=True)
+    monkeypatch.setattr(time, "time", lambda: now + 13 * 3600)
+    assert "Your Akeneo App is running" in client.get("/").get_data(as_text=True)
+    assert SESSION_LIFETIME == timedelta(hours=12)  # and the stored session ends with it
 
 
 def test_a_request_body_over_the_cap_is_refused_unread(client: FlaskClient) -> None:
