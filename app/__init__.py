@@ -48,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings.client_id,
         settings.client_secret,
         timeout=settings.http_timeout,
+        max_response_bytes=settings.max_response_mb * 1024 * 1024,
         on_call=record_pim_time if settings.server_timing else None,
     )
     store = Store(settings.database_url, settings.encryption_keys)

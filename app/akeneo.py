@@ -1,9 +1,15 @@
-"""The HTTP layer for an Akeneo PIM: the App endpoints (authorize, token, key) and call().
+"""The HTTP layer for an Akeneo PIM: the App endpoints (authorize, token, key), send() and call().
 
 It takes plain arguments and returns values; it knows nothing of Flask. Every call has a
-connect/read timeout *and* a total deadline, follows no redirect, reads at most MAX_BODY bytes,
-and turns anything that is not the documented answer into a PimError whose message is safe to
-show: it names the PIM's error code, never a token, code or secret.
+connect/read timeout *and* a total deadline, follows no redirect, reads a capped body (1 MB for
+the App endpoints, AKENEO_MAX_RESPONSE_MB for the API), keeps to Akeneo's limit of 4 calls in
+flight per App, retries what Akeneo says to retry (429 after Retry-After; 5xx and dropped
+connections when the method is idempotent), and turns anything that is not the documented answer
+into a PimError whose message is safe to show: it names the PIM's error code, never a token, code
+or secret.
+
+Why its own retry loop rather than urllib3's Retry: a call made for a web page has a deadline
+(the page's time budget), and urllib3 would sleep a PIM's Retry-After whatever the deadline.
 """
 
 from __future__ import annotations
@@ -11,23 +17,32 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import re
 import secrets
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlencode, urlsplit
 
 import requests
+import urllib3
 
-from .errors import PimError, PimTimeout, TokenRevoked
+from .errors import PimError, PimHttpError, PimTimeout, TokenRevoked, pim_message
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "akeneo-flask-app/0.1 (python-requests)"
-MAX_BODY = 1_000_000  # bytes; a PIM's token, key or API page is far smaller
-MAX_TEXT = 200  # characters of a PIM error message shown to the user
+MAX_BODY = 1_000_000  # bytes of an App endpoint's answer (token, key) or of an error's
+MAX_API_BODY = 64 * 1024 * 1024  # bytes of an API answer, by default (AKENEO_MAX_RESPONSE_MB)
+MAX_IN_FLIGHT = 4  # calls to one PIM at once from one process: Akeneo allows 4 per App
+RETRIES = 4
+MAX_RETRY_AFTER = 60.0  # seconds: a longer Retry-After ends the call with a PimHttpError 429
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 8.0
+TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})  # what Akeneo says to retry
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_TOKEN = 2048  # characters of an access token (Akeneo's are under 100)
 MAX_SCOPE_TEXT = 2000  # characters of the granted scopes (all of Akeneo's fit in 1,000)
 _SCOPE = re.compile(r"[a-z_]{1,64}")
@@ -64,10 +79,15 @@ class AkeneoClient:
         client_secret: str | None,
         *,
         timeout: float = 10.0,
+        max_response_bytes: int = MAX_API_BODY,
         session: requests.Session | None = None,
         on_call: Callable[[float], None] | None = None,
     ) -> None:
         self.client_id = client_id
+        self.max_response_bytes = max_response_bytes
+        # a semaphore per PIM host, made on first use: at most MAX_IN_FLIGHT calls at once
+        self._in_flight: dict[str, threading.BoundedSemaphore] = {}
+        self._slots_lock = threading.Lock()
         self.on_call = on_call  # told the seconds of every PIM round trip (Server-Timing)
         self._client_secret = client_secret
         self.timeout = timeout
@@ -138,73 +158,204 @@ class AkeneoClient:
         deadline: float | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Send one request to a PIM and return its JSON; `what` names it in logs and errors.
+        """Send one request to a PIM and return its JSON (see send()).
 
-        The call ends by `deadline` (a time.monotonic() value) when one is given, and within the
-        App's timeout anyway. A 401 to a bearer `token` raises TokenRevoked; any other non-2xx, a
-        redirect, a body that is not JSON or over MAX_BODY raises PimError; a time-out raises
-        PimTimeout.
+        For the App endpoints (token, key): 1 MB at most, and one retry, not four: a user waits
+        on them, with a code that dies in 30 s.
         """
-        headers = {"Accept": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        kwargs.setdefault("max_bytes", MAX_BODY)
+        kwargs.setdefault("retries", 1)
+        return self.send(
+            method, pim_url, path, what=what, token=token, deadline=deadline, **kwargs
+        ).json(what)
+
+    def send(
+        self,
+        method: str,
+        pim_url: str,
+        path: str,
+        *,
+        what: str,
+        token: str | None = None,
+        deadline: float | None = None,
+        max_bytes: int | None = None,
+        sink: BinaryIO | None = None,
+        headers: Mapping[str, str] | None = None,
+        retries: int = RETRIES,
+        **kwargs: Any,
+    ) -> PimResponse:
+        """Send one request to a PIM and return its answer; `what` names it in logs and errors.
+
+        - Within the App's timeout per attempt, and by `deadline` (time.monotonic()) if given.
+        - At most `max_bytes` of body (default: the API cap); a 2xx body goes to `sink` if given.
+        - At most MAX_IN_FLIGHT calls to one PIM at once from this process.
+        - Retried: a 429 after its Retry-After (MAX_RETRY_AFTER at most); 408, 5xx and a
+          dropped connection with exponential backoff and jitter, for idempotent methods only (a
+          POST whose outcome is unknown is never sent twice); `retries` times at most.
+        - A 401 to a bearer `token` raises TokenRevoked; any other non-2xx PimHttpError; a
+          redirect, a body over the cap or a broken connection PimError; a time-out PimTimeout.
+        """
         host = urlsplit(pim_url).netloc
+        sent_headers = {"Accept": "application/json", **(headers or {})}
+        if token:
+            sent_headers["Authorization"] = f"Bearer {token}"
+        cap = self.max_response_bytes if max_bytes is None else max_bytes
+        idempotent = method.upper() in IDEMPOTENT
+        for attempt in range(retries + 1):
+            try:
+                response = self._attempt(
+                    method, pim_url + path, sent_headers, deadline, cap, sink, kwargs
+                )
+            except _Dropped as dropped:
+                log.warning("%s failed pim=%s error=%s", what, host, dropped.kind)
+                if (idempotent or dropped.before_sending) and attempt < retries:
+                    if self._wait(_backoff(attempt), deadline):
+                        continue
+                raise PimError(f"The PIM could not be reached ({what}).", pim_url=pim_url) from None
+            except _TooLarge:
+                log.warning("%s answer too large pim=%s", what, host)
+                raise PimError(
+                    f"The PIM's answer to the {what} is too large.", pim_url=pim_url
+                ) from None
+            except requests.Timeout:
+                log.warning("%s timed out pim=%s", what, host)
+                raise PimTimeout(
+                    f"The PIM did not answer the {what} in time.", pim_url=pim_url
+                ) from None
+            except requests.RequestException as error:
+                log.warning("%s failed pim=%s error=%s", what, host, type(error).__name__)
+                raise PimError(f"The PIM could not be reached ({what}).", pim_url=pim_url) from None
+            log.info("%s pim=%s status=%s ms=%.0f", what, host, response.status, response.ms)
+            if response.status in TRANSIENT and attempt < retries:
+                retry_after = response.retry_after
+                if response.status == 429 and retry_after is not None:
+                    pause = min(retry_after, MAX_RETRY_AFTER)
+                elif response.status == 429 or idempotent:
+                    pause = _backoff(attempt)
+                else:
+                    pause = None  # a POST that a gateway failed may have been applied
+                if pause is not None and self._wait(pause, deadline):
+                    continue
+            break
+        return _checked(response, what=what, pim_url=pim_url, token=token)
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        deadline: float | None,
+        cap: int,
+        sink: BinaryIO | None,
+        kwargs: dict[str, Any],
+    ) -> PimResponse:
         started = time.monotonic()
         timeout = self.timeout if deadline is None else min(self.timeout, deadline - started)
+        if timeout <= 0:
+            raise requests.Timeout("no time left")
+        slots = self._slots(urlsplit(url).netloc)
+        if not slots.acquire(timeout=timeout):
+            raise requests.Timeout("no free slot for this PIM in time")
         try:
-            if timeout <= 0:
-                raise requests.Timeout("no time left")
-            response = self.http.request(
-                method,
-                pim_url + path,
-                headers=headers,
-                timeout=timeout,
-                allow_redirects=False,
-                stream=True,
-                **kwargs,
-            )
+            try:
+                response = self.http.request(
+                    method,
+                    url,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    stream=True,
+                    **kwargs,
+                )
+            except requests.exceptions.SSLError:
+                raise  # an untrusted certificate stays untrusted: no retry
+            except requests.ConnectionError as error:
+                raise _Dropped(type(error).__name__, before_sending=_never_sent(error)) from None
             with response:
-                raw = _read_capped(response, deadline=started + timeout)
-        except _TooLarge:
-            log.warning("%s answer too large pim=%s", what, host)
-            raise PimError(
-                f"The PIM's answer to the {what} is too large.", pim_url=pim_url
-            ) from None
-        except requests.Timeout:
-            log.warning("%s timed out pim=%s", what, host)
-            raise PimTimeout(
-                f"The PIM did not answer the {what} in time.", pim_url=pim_url
-            ) from None
-        except requests.RequestException as error:
-            log.warning("%s failed pim=%s error=%s", what, host, type(error).__name__)
-            raise PimError(f"The PIM could not be reached ({what}).", pim_url=pim_url) from None
-
+                ok = 200 <= response.status_code < 300
+                try:
+                    body = _read_capped(
+                        response,
+                        deadline=started + timeout,
+                        cap=cap if ok else MAX_BODY,
+                        sink=sink if ok else None,
+                    )
+                except (requests.ConnectionError, urllib3.exceptions.ProtocolError) as error:
+                    raise _Dropped(type(error).__name__, before_sending=False) from None
+        finally:
+            slots.release()
         elapsed = time.monotonic() - started
         if self.on_call:
             self.on_call(elapsed)
-        log.info(
-            "%s pim=%s status=%s ms=%.0f",
-            what,
-            host,
-            response.status_code,
-            elapsed * 1000,
-        )
-        body = _parse_json(raw)
-        if response.status_code == 401 and token:
-            raise TokenRevoked(
-                _pim_message(body) or "The PIM no longer accepts the App's token.", pim_url=pim_url
-            )
-        if not 200 <= response.status_code < 300:
-            detail = _pim_message(body) or "no details"
-            if 300 <= response.status_code < 400:
-                detail = "it answered with a redirect, which the App does not follow"
+        return PimResponse(url, response.status_code, response.headers, body, elapsed * 1000)
+
+    def _slots(self, host: str) -> threading.BoundedSemaphore:
+        with self._slots_lock:
+            if host not in self._in_flight:
+                self._in_flight[host] = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+            return self._in_flight[host]
+
+    @staticmethod
+    def _wait(seconds: float, deadline: float | None) -> bool:
+        """Sleep before a retry; False (and no sleep) when the retry would end after deadline."""
+        if deadline is not None and time.monotonic() + seconds >= deadline:
+            return False
+        time.sleep(seconds)
+        return True
+
+
+@dataclass(frozen=True)
+class PimResponse:
+    """A PIM's answer: its status, headers and body (empty when it went to a sink)."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    ms: float = 0.0
+
+    def json(self, what: str = "request") -> Any:
+        """The body as JSON; PimError when it is not JSON."""
+        parsed = _parse_json(self.body)
+        if parsed is _NOT_JSON:
+            target = urlsplit(self.url)
             raise PimError(
-                f"The PIM refused the {what} (HTTP {response.status_code}): {detail}.",
-                pim_url=pim_url,
+                f"The PIM's answer to the {what} is not JSON.",
+                pim_url=f"{target.scheme}://{target.netloc}",
             )
-        if body is _NOT_JSON:
-            raise PimError(f"The PIM's answer to the {what} is not JSON.", pim_url=pim_url)
-        return body
+        return parsed
+
+    @property
+    def location(self) -> str | None:
+        """The Location header (what a create or an update names)."""
+        return self.headers.get("Location")
+
+    @property
+    def retry_after(self) -> float | None:
+        """Retry-After in seconds, when the PIM gave a number."""
+        try:
+            seconds = float(self.headers.get("Retry-After", ""))
+        except ValueError:
+            return None
+        return seconds if seconds >= 0 else None
+
+
+def _checked(response: PimResponse, *, what: str, pim_url: str, token: str | None) -> PimResponse:
+    """The response if it is a 2xx; else the typed error that says what the PIM refused."""
+    body = _parse_json(response.body)
+    if response.status == 401 and token:
+        raise TokenRevoked(
+            pim_message(body) or "The PIM no longer accepts the App's token.", pim_url=pim_url
+        )
+    if 200 <= response.status < 300:
+        return response
+    if 300 <= response.status < 400:
+        raise PimError(
+            f"The PIM refused the {what} (HTTP {response.status}): it answered with a "
+            "redirect, which the App does not follow.",
+            pim_url=pim_url,
+        )
+    raise PimHttpError.from_answer(response.status, body, response.retry_after, what, pim_url)
 
 
 _NOT_JSON = object()
@@ -215,11 +366,38 @@ def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
 
 
 class _TooLarge(requests.RequestException):
-    """The PIM sent more than MAX_BODY bytes."""
+    """The PIM sent more than the cap."""
 
 
-def _read_capped(response: requests.Response, deadline: float) -> bytes:
-    """Read the body, refusing more than MAX_BODY bytes or a trickle that outlasts the deadline."""
+class _Dropped(Exception):
+    """The connection failed; `before_sending` when the request surely never reached the PIM."""
+
+    def __init__(self, kind: str, *, before_sending: bool) -> None:
+        super().__init__(kind)
+        self.kind, self.before_sending = kind, before_sending
+
+
+def _never_sent(error: requests.ConnectionError) -> bool:
+    # refused or unreachable while connecting: nothing was sent, so even a POST may try again
+    text = str(error)
+    return "NewConnectionError" in text or "Failed to establish" in text
+
+
+def _backoff(attempt: int) -> float:
+    # 0.5 s, 1 s, 2 s, 4 s … plus up to half as much again: clients that failed together do
+    # not come back together
+    base = min(BACKOFF_MAX, BACKOFF_FIRST * float(2**attempt))
+    return base + random.uniform(0, base / 2)
+
+
+def _read_capped(
+    response: requests.Response, deadline: float, cap: int, sink: BinaryIO | None = None
+) -> bytes:
+    """Read the body, refusing more than `cap` bytes or a trickle that outlasts the deadline.
+
+    With a sink, the body is written there as it comes and b"" is returned: a 3 MB media file
+    never sits whole in memory.
+    """
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -227,13 +405,16 @@ def _read_capped(response: requests.Response, deadline: float) -> bytes:
             raise requests.Timeout("total deadline passed")
         # read1 returns after one socket read (each bounded by the read timeout), so a PIM that
         # sends a byte at a time is stopped here instead of holding a worker for ever
-        chunk = response.raw.read1(16384, decode_content=True)
+        chunk = response.raw.read1(65536, decode_content=True)
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)
-        if size > MAX_BODY:
+        if size > cap:
             raise _TooLarge
-        chunks.append(chunk)
+        if sink is not None:
+            sink.write(chunk)
+        else:
+            chunks.append(chunk)
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -241,12 +422,3 @@ def _parse_json(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return _NOT_JSON
-
-
-def _pim_message(body: Any) -> str:
-    """The PIM's own words about an error (OAuth `error`, API `message`), shortened and plain."""
-    if not isinstance(body, dict):
-        return ""
-    parts = [body.get("error"), body.get("error_description"), body.get("message")]
-    text = " — ".join(str(p) for p in parts if isinstance(p, str | int) and str(p))
-    return text[:MAX_TEXT]

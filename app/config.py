@@ -69,6 +69,7 @@ class Settings:
     pim_allowed_hosts: tuple[str, ...]
     pim_allow_http: bool
     http_timeout: float
+    max_response_mb: int
     trusted_proxies: int
     log_level: str
     pim_url: str | None = None
@@ -135,6 +136,7 @@ class Settings:
             pim_allowed_hosts=allowed_hosts,
             pim_allow_http=_flag(values, "AKENEO_PIM_ALLOW_HTTP", False),
             http_timeout=_positive_float(values, "AKENEO_HTTP_TIMEOUT", 10.0),
+            max_response_mb=_megabytes(values, "AKENEO_MAX_RESPONSE_MB", 64),
             trusted_proxies=_count(values, "TRUSTED_PROXIES", 0),
             log_level=(_text(values, "LOG_LEVEL") or "INFO").upper(),
             pim_url=(_text(values, "AKENEO_PIM_URL") or "").rstrip("/") or None,
@@ -179,6 +181,15 @@ def _positive_float(values: Mapping[str, Any], name: str, default: float) -> flo
     if not 0 < number <= 300:
         raise ConfigError(f"{name} must be a number of seconds between 0 and 300, not {raw!r}.")
     return number
+
+
+def _megabytes(values: Mapping[str, Any], name: str, default: int) -> int:
+    raw = _text(values, name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 1024:
+        raise ConfigError(f"{name} must be a number of megabytes from 1 to 1024, not {raw!r}.")
+    return int(raw)
 
 
 def _count(values: Mapping[str, Any], name: str, default: int) -> int:

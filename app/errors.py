@@ -7,11 +7,16 @@ carries a secret (client secret, token, authorization code).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+
+MAX_PIM_TEXT = 200  # characters of a PIM's own message kept in an error
+MAX_FIELD_ERRORS = 100  # a 422's errors[] kept (Akeneo lists one per invalid value)
+NOT_CURED_BY_RECONNECTING = frozenset({404, 405, 406, 409, 413, 415, 422, 429})
 
 
 class AppError(Exception):
@@ -67,6 +72,62 @@ class PimError(AppError):
     status = 502
     title = "The PIM refused or did not answer properly"
     retry = True
+
+
+class PimHttpError(PimError):
+    """The PIM answered an API call with an error status: what it said, for code to branch on.
+
+    `status` stays the App's own answer (502: the PIM refused); the PIM's is `pim_status`, with
+    its `pim_message`, the 422 `errors` list and a 429's `retry_after` (seconds).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        pim_url: str | None,
+        pim_status: int,
+        pim_message: str = "",
+        errors: list[dict[str, Any]] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, pim_url=pim_url)
+        self.pim_status, self.pim_message = pim_status, pim_message
+        self.errors = errors or []
+        self.retry_after = retry_after
+        # connecting again gives a new code, token or scopes; it cures no missing endpoint, no
+        # invalid data and no rate limit: no "Connect again" button for those
+        self.retry = pim_status not in NOT_CURED_BY_RECONNECTING
+
+    @classmethod
+    def from_answer(
+        cls, status: int, body: Any, retry_after: float | None, what: str, pim_url: str
+    ) -> PimHttpError:
+        """The error for a PIM's non-2xx answer `body` (parsed JSON, or anything else)."""
+        words = body if isinstance(body, dict) else {}
+        listed = words.get("errors")
+        errors = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
+        said = pim_message(body)
+        detail = said or "no details"
+        if status == 404:
+            detail = f"{detail} (the PIM has no such resource or endpoint)"
+        return cls(
+            f"The PIM refused the {what} (HTTP {status}): {detail.rstrip('.')}.",
+            pim_url=pim_url,
+            pim_status=status,
+            pim_message=said,
+            errors=errors[:MAX_FIELD_ERRORS],
+            retry_after=retry_after,
+        )
+
+
+def pim_message(body: Any) -> str:
+    """The PIM's own words about an error (OAuth `error`, API `message`), shortened and plain."""
+    if not isinstance(body, dict):
+        return ""
+    parts = [body.get("error"), body.get("error_description"), body.get("message")]
+    text = " — ".join(str(p) for p in parts if isinstance(p, str | int) and str(p))
+    return text[:MAX_PIM_TEXT]
 
 
 class PimTimeout(PimError):
