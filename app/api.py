@@ -1,8 +1,15 @@
 """The PIM's REST API for your code: JSON in, JSON out, pagination followed, tokens handled.
 
     api = PimApi(pim_url, AppToken(store, pim_url), client)   # or ConnectionToken, StaticToken
-    for product in api.items("/api/rest/v1/products"):
+    for product in api.items("/api/rest/v1/products-uuid", search_after=True):
         ...
+    created = api.write("POST", "/api/rest/v1/products-uuid", {...})    # created.code: its uuid
+    for result in api.upsert_list("/api/rest/v1/products-uuid", products):  # 100 a request
+        if not result.ok: print(result.line, result.status, result.message, result.errors)
+    api.download(f"/api/rest/v1/media-files/{code}/download", open("image.jpg", "wb"))
+
+Errors are typed: PimHttpError carries the PIM's `pim_status`, `pim_message`, `errors` (422)
+and `retry_after` (429), so code can tell a 404 from a 422 without reading text.
 
 A 401 is retried once when the token source can renew its token (a connection's refresh); an App
 token that is refused is marked revoked and TokenRevoked is raised for the page to offer a
@@ -16,14 +23,51 @@ list that never ends. The Listing then says why it stopped (`cut`) and where it 
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
-from .akeneo import SCOPES_UPDATE_PATH, AkeneoClient
+from .akeneo import SCOPES_UPDATE_PATH, AkeneoClient, PimResponse
 from .errors import PimError, TokenRevoked
 from .tokens import TokenSource
+
+COLLECTION_TYPE = "application/vnd.akeneo.collection+json"
+MAX_BATCH = 100  # items per list upsert: Akeneo answers 413 beyond
+MAX_ITEM_MESSAGE = 500
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write did: the PIM's status (201 created, 204 updated or deleted) and Location."""
+
+    status: int
+    location: str | None
+
+    @property
+    def code(self) -> str | None:
+        """The code or uuid the Location names (its last path segment), if any."""
+        if not self.location:
+            return None
+        return unquote(urlsplit(self.location).path.rstrip("/").rsplit("/", 1)[-1]) or None
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The PIM's answer for one item of a list upsert (one NDJSON line)."""
+
+    line: int
+    identifier: str | None  # the item's uuid, identifier or code, as the PIM names it
+    status: int  # 201 created, 204 updated, 4xx refused
+    message: str = ""
+    errors: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the PIM created or updated the item."""
+        return self.status in (200, 201, 204)
 
 
 class PimApi:
@@ -34,34 +78,85 @@ class PimApi:
 
     def get(self, path: str, params: Mapping[str, str] | None = None, **kwargs: Any) -> Any:
         """GET `path` (e.g. `/api/rest/v1/channels`) and return its JSON."""
-        return self.request("GET", path, params=params, **kwargs)
+        return self.send("GET", path, params=params, **kwargs).json(f"API call {path}")
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Any API request; `kwargs` go to requests (`params`, `json`) or call() (`deadline`)."""
+        """Any API request that answers JSON; `kwargs` as for send()."""
+        return self.send(method, path, **kwargs).json(f"API call {path}")
+
+    def send(self, method: str, path: str, **kwargs: Any) -> PimResponse:
+        """Any API request, answered as a PimResponse (status, headers, body).
+
+        `kwargs` go to requests (`params`, `json`, `data`) or to AkeneoClient.send (`headers`,
+        `deadline`, `sink`). Non-2xx answers raise (PimHttpError and its kin).
+        """
         token = self.tokens.token()
+        what = f"API call {path.split('?', 1)[0]}"
         try:
-            return self.client.call(
-                method, self.pim_url, path, token=token, what=f"API call {path}", **kwargs
-            )
+            return self.client.send(method, self.pim_url, path, token=token, what=what, **kwargs)
         except TokenRevoked:
             if not self.tokens.refused(token):
                 raise
         # the source renewed its token: try once more, and let a second 401 through
-        return self.client.call(
-            method,
-            self.pim_url,
-            path,
-            token=self.tokens.token(),
-            what=f"API call {path}",
-            **kwargs,
+        return self.client.send(
+            method, self.pim_url, path, token=self.tokens.token(), what=what, **kwargs
         )
+
+    def write(self, method: str, path: str, body: Any = None) -> Written:
+        """POST, PATCH or DELETE one resource; 201 and 204 (no body) are successes.
+
+        A create answers its Location (`Written.code` is the new code or uuid). A 422 raises
+        PimHttpError with the PIM's `errors`.
+        """
+        sent = {} if body is None else {"json": body}
+        response = self.send(method, path, **sent)
+        return Written(response.status, response.location)
+
+    def upsert_list(
+        self, path: str, items: Iterable[Mapping[str, Any]], batch: int = MAX_BATCH
+    ) -> Iterator[ItemResult]:
+        """Create or update many items (e.g. `/api/rest/v1/products-uuid`), `batch` a request.
+
+        Items go as `application/vnd.akeneo.collection+json` (one JSON object a line), the way
+        Akeneo asks to stay within its rate limits; each answer line is one ItemResult, in order.
+        A refused item never stops the others. Retried on 429 and 5xx like any PATCH: an upsert
+        sent twice has the same effect.
+        """
+        if not 0 < batch <= MAX_BATCH:
+            raise ValueError(f"batch must be 1 to {MAX_BATCH}: Akeneo refuses more per request")
+        offset = 0
+        for chunk in _batches(items, batch):
+            body = "\n".join(json.dumps(item, ensure_ascii=False) for item in chunk)
+            response = self.send(
+                "PATCH",
+                path,
+                data=body.encode(),
+                headers={"Content-Type": COLLECTION_TYPE},
+            )
+            results = _item_results(response.body, offset, self.pim_url)
+            if len(results) != len(chunk):
+                raise PimError(
+                    f"The PIM answered {len(results)} lines for {len(chunk)} items.",
+                    pim_url=self.pim_url,
+                )
+            yield from results
+            offset += len(chunk)
+
+    def download(self, path: str, destination: BinaryIO) -> int:
+        """Stream a file (a media file's `/download`) into `destination`; return its size.
+
+        The file never sits whole in memory; it is capped like any API answer.
+        """
+        before = destination.tell() if destination.seekable() else 0
+        self.send("GET", path, sink=destination, headers={"Accept": "*/*"})
+        return (destination.tell() if destination.seekable() else 0) - before
 
     def notify_scopes(self, scopes: tuple[str, ...]) -> None:
         """Tell the PIM the App now needs `scopes`; it notifies the users who manage the App.
 
         This grants nothing: the users then open the App again, which asks for all `scopes`.
         """
-        self.request("POST", SCOPES_UPDATE_PATH, params={"scopes": " ".join(scopes)})
+        self.send("POST", SCOPES_UPDATE_PATH, params={"scopes": " ".join(scopes)})
 
     def items(
         self,
@@ -69,13 +164,70 @@ class PimApi:
         params: Mapping[str, str] | None = None,
         *,
         limit: int = 100,
+        search_after: bool = False,
         max_items: int | None = None,
         max_pages: int | None = None,
         max_seconds: float | None = None,
     ) -> Listing:
-        """The items of a paginated list, following `_links.next` on this PIM only."""
-        query = urlencode({**(params or {}), "limit": str(limit)})
-        return Listing(self, f"{path}?{query}", max_items, max_pages, max_seconds)
+        """The items of a paginated list, following `_links.next` on this PIM only.
+
+        `search_after=True` asks for Akeneo's cursor pagination: the way to read big product
+        lists (offset pages get slower the further they go, and stop at 10,000 items).
+        """
+        query = dict(params or {})
+        if search_after:
+            query["pagination_type"] = "search_after"
+        query["limit"] = str(limit)
+        return Listing(self, f"{path}?{urlencode(query)}", max_items, max_pages, max_seconds)
+
+    def resume(self, next_path: str, **bounds: Any) -> Listing:
+        """Go on reading a list from a Listing's `next_path` (after an error, or a cut)."""
+        return Listing(
+            self,
+            next_path,
+            bounds.get("max_items"),
+            bounds.get("max_pages"),
+            bounds.get("max_seconds"),
+        )
+
+
+def _batches(items: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
+    chunk: list[Mapping[str, Any]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _item_results(body: bytes, offset: int, pim_url: str) -> list[ItemResult]:
+    """The NDJSON answer of a list upsert, one ItemResult a line (lines numbered from offset)."""
+    results: list[ItemResult] = []
+    for raw in body.splitlines():
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            line = None
+        if not isinstance(line, dict) or not isinstance(line.get("status_code"), int):
+            raise PimError("The PIM's answer to a list upsert is not NDJSON.", pim_url=pim_url)
+        key = next((k for k in ("uuid", "identifier", "code") if k in line), None)
+        errors = line.get("errors")
+        results.append(
+            ItemResult(
+                line=offset + int(line.get("line", len(results) + 1)),
+                identifier=str(line[key]) if key else None,
+                status=line["status_code"],
+                message=str(line.get("message", ""))[:MAX_ITEM_MESSAGE],
+                errors=tuple(e for e in errors if isinstance(e, dict))
+                if isinstance(errors, list)
+                else (),
+            )
+        )
+    return results
 
 
 class Listing:

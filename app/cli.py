@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -93,17 +94,93 @@ def connections() -> None:
 @akeneo.command("call")
 @click.argument("path")
 @click.option("--pim", "pim_url", help="Use this PIM's stored App token.")
-def call(path: str, pim_url: str | None) -> None:
-    """GET an API PATH (e.g. /api/rest/v1/channels) and print the JSON.
+@click.option(
+    "--method",
+    type=click.Choice(["GET", "POST", "PATCH", "DELETE"], case_sensitive=False),
+    default="GET",
+    show_default=True,
+)
+@click.option("--data", help="The body: JSON, or @FILE (JSON Lines on a list: an upsert).")
+@click.option("--all", "every_page", is_flag=True, help="Follow pages; one JSON line per item.")
+def call(path: str, pim_url: str | None, method: str, data: str | None, every_page: bool) -> None:
+    """Call an API PATH (e.g. /api/rest/v1/channels) and print what the PIM answered.
 
+    \b
+    GET prints the JSON; with --all, every item of every page, one JSON line each.
+    POST, PATCH, DELETE print the status and Location (what was created).
+    PATCH of a list (--data @items.jsonl, or a JSON array) upserts 100 items a request,
+    prints one line per item and exits 1 when any item failed.
+
+    \b
     The token: with --pim, that PIM's App token; otherwise, for AKENEO_PIM_URL,
     AKENEO_ACCESS_TOKEN if set, else the AKENEO_CONNECTION_* credentials, else the App token.
     """
     if not path.startswith("/api/"):
         raise click.ClickException("PATH is an API path that starts with /api/.")
     origin, tokens = _token_source(pim_url)
-    body: Any = _one_line(lambda: PimApi(origin, tokens, current.client()).get(path))
-    echo(json.dumps(body, indent=2, ensure_ascii=False))
+    api = PimApi(origin, tokens, current.client())
+    method = method.upper()
+    if method == "GET":
+        if data:
+            raise click.ClickException("--data goes with POST or PATCH.")
+        if every_page:
+            _one_line(lambda: _print_items(api, path))
+        else:
+            body: Any = _one_line(lambda: api.get(path))
+            echo(json.dumps(body, indent=2, ensure_ascii=False))
+        return
+    items = _parse_body(data)
+    if isinstance(items, list):
+        if method != "PATCH":
+            raise click.ClickException("A list of items is upserted with --method PATCH.")
+        failed = _one_line(lambda: _print_upserts(api, path, items))
+        if failed:
+            raise click.ClickException(f"{failed} item(s) were refused.")
+        return
+    written = _one_line(lambda: api.write(method, path, items))
+    line = f"{written.status}"
+    if written.location:
+        line += f" {written.location}"
+    echo(line)
+
+
+def _print_items(api: PimApi, path: str) -> None:
+    for item in api.items(path):
+        echo(json.dumps(item, ensure_ascii=False))
+
+
+def _parse_body(data: str | None) -> Any:
+    """--data as JSON: a file with @, JSON Lines (several lines) or a JSON array → a list."""
+    if data is None:
+        return None
+    text = data
+    if data.startswith("@"):
+        try:
+            text = Path(data[1:]).read_text(encoding="utf-8")
+        except OSError as error:
+            raise click.ClickException(f"Cannot read {data[1:]}: {error.strerror}.") from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    try:
+        if len(lines) > 1:
+            return [json.loads(line) for line in lines]
+        return json.loads(text)
+    except ValueError as error:
+        raise click.ClickException(f"--data is not JSON ({error}).") from None
+
+
+def _print_upserts(api: PimApi, path: str, items: list[Any]) -> int:
+    failed = 0
+    for result in api.upsert_list(path, items):
+        failed += not result.ok
+        line: dict[str, Any] = {"line": result.line, "status_code": result.status}
+        if result.identifier:
+            line["identifier"] = result.identifier
+        if result.message:
+            line["message"] = result.message
+        if result.errors:
+            line["errors"] = list(result.errors)
+        echo(json.dumps(line, ensure_ascii=False))
+    return failed
 
 
 @akeneo.command("notify-scopes")
