@@ -8,6 +8,7 @@ when you no longer want it; the App does not import it.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -15,6 +16,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
+from .products import Catalog, product_routes
 from .state import (
     ConnectionAccount,
     ConnectionError422,
@@ -48,6 +50,13 @@ CHANNELS = [
     },
 ]
 SCOPE_OF = {"/api/rest/v1/channels": "read_channel_settings"}
+# what the real API says when a token lacks the scope
+FORBIDDEN = {
+    "read_channel_settings": "Access forbidden. You are not allowed to list channels.",
+    "read_products": "Access forbidden. You are not allowed to list products.",
+    "write_products": "Access forbidden. You are not allowed to create or update products.",
+    "delete_products": "Access forbidden. You are not allowed to delete products.",
+}
 
 
 def create_devpim(config: Mapping[str, Any]) -> Flask:
@@ -85,8 +94,19 @@ def create_devpim(config: Mapping[str, Any]) -> Flask:
         connection=connection,
         connection_token_ttl=float(config.get("CONNECTION_TOKEN_TTL", 3600)),
     )
+    pim.extensions["devpim_catalog"] = Catalog(
+        config["PIM_URL"],
+        int(config.get("PRODUCT_COUNT", 60)),
+        media_bytes=int(config.get("MEDIA_BYTES", 4096)),
+    )
     pim.register_blueprint(bp)
+    pim.register_blueprint(product_routes(catalog, _guard))
     return pim
+
+
+def catalog() -> Catalog:
+    """This local PIM's products."""
+    return current_app.extensions["devpim_catalog"]  # type: ignore[no-any-return]
 
 
 def state() -> PimState:
@@ -100,6 +120,19 @@ def _with_query(url: str, params: dict[str, str]) -> str:
 
 
 bp = Blueprint("pim", __name__, template_folder="templates")
+
+
+@bp.before_app_request
+def injected_fault() -> Response | None:
+    """A fault a test asked for (PimState.inject): a 429, a 5xx, a slow answer, a cut."""
+    fault = state().take_fault(request.method, request.path)
+    if fault is None:
+        return None
+    if fault.delay:
+        time.sleep(fault.delay)
+    if fault.status is None:
+        return None  # only slow: then the real answer
+    return Response(fault.body, status=fault.status, headers=fault.headers)
 
 
 @bp.get("/")
@@ -198,18 +231,25 @@ def _callback(pim: PimState, code: str, state_param: str | None) -> str:
     return _with_query(pim.app.callback_url, params)
 
 
-def _api(body: Any) -> tuple[Response, int]:
-    """Answer an API call: 401/403 like the real API, else the JSON that `body()` builds."""
+def _guard(needed: str | None) -> tuple[Response, int] | None:
+    """401 or 403 exactly as the real API says them, or None to let the call through."""
     granted = state().check_bearer(request.headers.get("Authorization"))
     if isinstance(granted, tuple):
         return jsonify(code=granted[0], message=granted[1]), granted[0]
-    needed = SCOPE_OF.get(request.path)
-    # "write" includes "read"
-    if needed and needed not in granted and needed.replace("read_", "write_") not in granted:
-        return jsonify(
-            code=403, message="Access forbidden. You are not allowed to list channels."
-        ), 403
-    return jsonify(body()), 200
+    # "write" includes "read", and "delete" includes both
+    implied = {
+        needed,
+        str(needed).replace("read_", "write_"),
+        str(needed).replace("read_", "delete_"),
+    }
+    if needed and not implied & granted:
+        return jsonify(code=403, message=FORBIDDEN[needed]), 403
+    return None
+
+
+def _api(body: Any) -> tuple[Response, int]:
+    """Answer an API call: 401/403 like the real API, else the JSON that `body()` builds."""
+    return _guard(SCOPE_OF.get(request.path)) or (jsonify(body()), 200)
 
 
 def _page(path: str, items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -33,6 +33,12 @@ AUTHORIZATION_SCOPES = frozenset(
 AUTHENTICATION_SCOPES = frozenset({"openid", "profile", "email"})
 
 
+def _json_bytes(body: Any) -> bytes:
+    import json
+
+    return json.dumps(body).encode()
+
+
 class TokenError(Exception):
     """A refusal of the token endpoint: always HTTP 400 with {"error", "error_description"?}."""
 
@@ -112,6 +118,19 @@ def new_signing_key() -> tuple[rsa.RSAPrivateKey, str]:
     return key, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+@dataclass
+class Fault:
+    """An answer a test injects in place of the PIM's: `times` requests to `path` (a prefix)."""
+
+    method: str
+    path: str
+    status: int | None  # None: the real answer, after `delay`
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    times: int = 1
+    delay: float = 0.0
+
+
 class PimState:
     """The local PIM's memory, and the rules a real PIM applies to Apps."""
 
@@ -137,7 +156,47 @@ class PimState:
         self._refresh_tokens: set[str] = set()
         self.signing_key, self.certificate_pem = new_signing_key()
         self._codes: dict[str, PendingCode] = {}
+        self._faults: list[Fault] = []
         self._lock = threading.Lock()
+
+    # -- faults, for tests ---------------------------------------------------------------------
+
+    def inject(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        *,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        times: int = 1,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next `times` `method` requests under `path` with this (429, 503, slow…)."""
+        raw = body if isinstance(body, bytes) else b"" if body is None else _json_bytes(body)
+        with self._lock:
+            self._faults.append(
+                Fault(
+                    method,
+                    path,
+                    status,
+                    {"Content-Type": "application/json", **(headers or {})},
+                    raw,
+                    times,
+                    delay,
+                )
+            )
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The injected fault for this request, if any (each one used `times` times)."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.method == method and path.startswith(fault.path):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
 
     # -- authorization ------------------------------------------------------------------------
 

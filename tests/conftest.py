@@ -47,6 +47,7 @@ ENVIRONMENT = (
     "AKENEO_PIM_ALLOWED_HOSTS",
     "AKENEO_PIM_ALLOW_HTTP",
     "AKENEO_HTTP_TIMEOUT",
+    "AKENEO_MAX_RESPONSE_MB",
     "TRUSTED_PROXIES",
     "LOG_LEVEL",
     "AKENEO_PIM_URL",
@@ -172,7 +173,7 @@ def plug(wire: responses.RequestsMock, pim: FakePim) -> FakePim:
     """Route the App's calls for `pim.url` to that PIM."""
     pattern = re.compile(re.escape(pim.url) + r"(/.*)?$")
     for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-        wire.add_callback(method, pattern, callback=pim.handle)
+        wire.add_callback(method, pattern, callback=lambda request: pim.handle(request))
     return pim
 
 
