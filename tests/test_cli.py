@@ -153,7 +153,7 @@ def test_no_control_character_from_a_pim_reaches_the_terminal(
 ) -> None:
     hostile = plug(wire, make_pim("http://pim-x.test", USER_FIRSTNAME="\x1b]0;owned\x07\x1b[2J"))
     PimUser(app.test_client(), hostile).connect()
-    hostile.answer("GET", "/api/rest/v1/channels", status=500, body={"message": "\x9b31mred\r"})
+    hostile.answer("GET", "/api/rest/v1/channels", status=400, body={"message": "\x9b31mred\r"})
     for args in (("connections",), ("call", "/api/rest/v1/channels", "--pim", hostile.url)):
         _, output = run(app, *args)
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", output), repr(output)
