@@ -1,5 +1,6 @@
 """The local PIM alone in its own process, so the benchmark's PIM does not share the App's CPU
-accounting: `python -m bench.pim_server --port P --app-url U --client-id I --client-secret S`."""
+accounting: `python -m bench.pim_server --port P --app-url U --client-id I --client-secret S`
+[--products N] [--connection ID:SECRET:USER:PASSWORD]."""
 
 from __future__ import annotations
 
@@ -17,7 +18,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     for name in ("--port", "--app-url", "--client-id", "--client-secret"):
         parser.add_argument(name, required=True)
+    parser.add_argument("--products", default="60", help="how many products it holds")
+    parser.add_argument("--connection", help="CLIENT_ID:SECRET:USERNAME:PASSWORD of a connection")
     args = parser.parse_args()
+    connection = dict(
+        zip(
+            (
+                "CONNECTION_CLIENT_ID",
+                "CONNECTION_SECRET",
+                "CONNECTION_USERNAME",
+                "CONNECTION_PASSWORD",
+            ),
+            (args.connection or "").split(":") if args.connection else (),
+            strict=False,
+        )
+    )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     pim_url = f"http://{HOST}:{args.port}"
     pim = create_devpim(
@@ -27,6 +42,8 @@ def main() -> None:
             "APP_CLIENT_SECRET": args.client_secret,
             "APP_ACTIVATE_URL": f"{args.app_url}/activate",
             "APP_CALLBACK_URL": f"{args.app_url}/callback",
+            "PRODUCT_COUNT": args.products,
+            **connection,
         }
     )
     make_server(
