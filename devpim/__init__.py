@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
+from .catalogs import AppCatalogs, catalog_routes
 from .products import Catalog, product_routes
 from .state import (
     ConnectionAccount,
@@ -62,6 +63,7 @@ FORBIDDEN = {
 def create_devpim(config: Mapping[str, Any]) -> Flask:
     """A local PIM at `PIM_URL` with one custom App registered (client id, secret, URLs)."""
     pim = Flask(__name__)
+    pim.json.sort_keys = False  # type: ignore[attr-defined]  # mapped products keep schema order
     pim.config.update(
         SECRET_KEY=secrets.token_hex(32),
         SESSION_COOKIE_NAME="devpim_session",  # never clash with the App's cookie on 127.0.0.1
@@ -99,8 +101,17 @@ def create_devpim(config: Mapping[str, Any]) -> Flask:
         int(config.get("PRODUCT_COUNT", 60)),
         media_bytes=int(config.get("MEDIA_BYTES", 4096)),
     )
+    catalogs = AppCatalogs(limit=int(config.get("CATALOG_LIMIT", 200)))
+    pim.extensions["devpim_catalogs"] = catalogs
     pim.register_blueprint(bp)
     pim.register_blueprint(product_routes(catalog, _guard))
+    pim.register_blueprint(
+        catalog_routes(
+            lambda: catalogs,
+            catalog,
+            lambda: state().check_bearer(request.headers.get("Authorization")),
+        )
+    )
     return pim
 
 
@@ -145,6 +156,8 @@ def home() -> str:
 @bp.post("/apps/revoke")
 def revoke() -> Response:
     state().revoke()
+    # the App's user goes, and its catalogs with it (akeneo-catalogs.md §2.6)
+    current_app.extensions["devpim_catalogs"].delete_all()
     return redirect("/")
 
 
