@@ -21,7 +21,12 @@ from dotenv import dotenv_values
 from .errors import ConfigError
 from .pim_url import ANY_PUBLIC_HOST, DEFAULT_ALLOWED_HOSTS, split_pattern
 
-DEFAULT_SCOPES = "read_channel_settings read_channel_localization openid profile email"
+# the channels for the first page; the catalog and its products (product reads need both
+# read_catalogs and read_products); who connected
+DEFAULT_SCOPES = (
+    "read_channel_settings read_channel_localization read_catalogs write_catalogs "
+    "delete_catalogs read_products openid profile email"
+)
 
 # Scopes an Akeneo PIM knows. The PIM silently drops unknown ones, so a typo here would only show
 # up as a missing permission much later: refuse it at start instead.
@@ -72,6 +77,7 @@ class Settings:
     max_response_mb: int
     trusted_proxies: int
     log_level: str
+    catalog_name: str = "Flask Akeneo App"
     pim_url: str | None = None
     connection: ConnectionCredentials | None = None
     access_token: str | None = None
@@ -139,6 +145,7 @@ class Settings:
             max_response_mb=_megabytes(values, "AKENEO_MAX_RESPONSE_MB", 64),
             trusted_proxies=_count(values, "TRUSTED_PROXIES", 0),
             log_level=(_text(values, "LOG_LEVEL") or "INFO").upper(),
+            catalog_name=_catalog_name(values),
             pim_url=(_text(values, "AKENEO_PIM_URL") or "").rstrip("/") or None,
             connection=_connection(values),
             access_token=_text(values, "AKENEO_ACCESS_TOKEN"),
@@ -181,6 +188,13 @@ def _positive_float(values: Mapping[str, Any], name: str, default: float) -> flo
     if not 0 < number <= 300:
         raise ConfigError(f"{name} must be a number of seconds between 0 and 300, not {raw!r}.")
     return number
+
+
+def _catalog_name(values: Mapping[str, Any]) -> str:
+    name = _text(values, "AKENEO_CATALOG_NAME") or "Flask Akeneo App"
+    if len(name) > 255:
+        raise ConfigError("AKENEO_CATALOG_NAME must be 255 characters or less (the PIM's limit).")
+    return name
 
 
 def _megabytes(values: Mapping[str, Any], name: str, default: int) -> int:

@@ -6,6 +6,7 @@ from flask import current_app
 
 from .akeneo import AkeneoClient
 from .api import PimApi
+from .catalogs import Catalogs, load_schema
 from .config import Settings
 from .flow import Flow
 from .store import Store
@@ -16,6 +17,7 @@ SETTINGS = "akeneo_settings"
 CLIENT = "akeneo_client"
 STORE = "akeneo_store"
 FLOW = "akeneo_flow"
+SCHEMA = "akeneo_product_schema"
 
 
 def settings() -> Settings:
@@ -41,3 +43,11 @@ def flow() -> Flow:
 def app_api(pim_url: str) -> PimApi:
     """The REST API of `pim_url` with the App token stored for it (a 401 marks it revoked)."""
     return PimApi(pim_url, AppToken(store(), pim_url), client())
+
+
+def catalogs(pim_url: str) -> Catalogs:
+    """The App's catalog in `pim_url` (its API with the App token, the store, the schema)."""
+    schema = current_app.extensions.get(SCHEMA)
+    if schema is None:
+        schema = current_app.extensions[SCHEMA] = load_schema()
+    return Catalogs(app_api(pim_url), store(), settings().catalog_name, schema)

@@ -108,6 +108,16 @@ class BrowserSessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
+class CatalogRow(Base):
+    """The App's catalog in a PIM: its id there (the PIM keeps the rest)."""
+
+    __tablename__ = "app_catalogs"
+
+    pim_url: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    catalog_id: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ConnectionTokenRow(Base):
     """The current tokens of a connection (password grant), encrypted like App tokens."""
 
@@ -361,6 +371,17 @@ class Store:
         with self._session() as db:
             result = db.execute(delete(ConnectionRow).where(ConnectionRow.pim_url == pim_url))
             return bool(getattr(result, "rowcount", 0))
+
+    def catalog_id(self, pim_url: str) -> str | None:
+        """The id of the App's catalog in `pim_url`, if the App made sure of one."""
+        with self._session() as db:
+            row = db.get(CatalogRow, pim_url)
+            return row.catalog_id if row else None
+
+    def save_catalog(self, pim_url: str, catalog_id: str) -> None:
+        """Remember the App's catalog in `pim_url`."""
+        with self._session() as db:
+            db.merge(CatalogRow(pim_url=pim_url, catalog_id=catalog_id, updated_at=_now()))
 
     def rotate_keys(self) -> int:
         """Re-encrypt every stored token with the first key; return how many were rewritten."""

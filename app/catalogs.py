@@ -1,0 +1,232 @@
+"""The App's catalog in each PIM: made sure of after every connection, read for the pages.
+
+Catalogs for Apps (`../shared/akeneo-catalogs.md`): the App creates a catalog through the API
+and pushes its product mapping schema (`app/product_schema.json`); a PIM user enables it in the
+PIM, chooses its products and maps each schema target to an attribute; the App reads exactly those
+products, shaped as its schema says (mapped products).
+
+A disabled catalog, or one without a schema, answers 200 with an `error` key instead of items
+(§2.1): that is a state to explain, never "no products".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from .api import PimApi
+from .errors import AppError, PimError, PimHttpError, TokenRevoked
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+CATALOGS_PATH = "/api/rest/v1/catalogs"
+SCHEMA_FILE = Path(__file__).with_name("product_schema.json")
+CATALOG_SCOPES = ("read_catalogs", "write_catalogs", "delete_catalogs", "read_products")
+MEDIA_PREFIX = "/api/rest/v1/media-files/"
+MAX_MEDIA_BYTES = 10 * 1024 * 1024
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+@dataclass(frozen=True)
+class CatalogInfo:
+    """A catalog as the PIM shows it (§1.2)."""
+
+    id: str
+    name: str
+    enabled: bool
+
+    @classmethod
+    def from_json(cls, body: Any, pim_url: str) -> CatalogInfo:
+        """From the PIM's JSON; PimError when it is not a catalog."""
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise PimError("The PIM's answer is not a catalog.", pim_url=pim_url)
+        return cls(body["id"], str(body.get("name", "")), body.get("enabled") is True)
+
+
+@dataclass(frozen=True)
+class MappedPage:
+    """One page of mapped products, the cursor to the next one, or why there is none."""
+
+    products: list[dict[str, Any]]
+    next_cursor: str | None = None
+    unusable: str | None = None  # the PIM's own words: disabled, or no mapping schema
+
+
+@dataclass(frozen=True)
+class CatalogView:
+    """What a page shows of the App's catalog in one PIM."""
+
+    catalog: CatalogInfo | None
+    configure_url: str | None = None
+    products: list[dict[str, Any]] = field(default_factory=list)
+    next_cursor: str | None = None
+    notice: str | None = None  # why no product is shown, in plain words
+
+
+def load_schema(path: Path = SCHEMA_FILE) -> dict[str, Any]:
+    """The App's product mapping schema (kept in the repository, pushed to every PIM)."""
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return schema
+
+
+class Catalogs:
+    """The App's catalog in one PIM, through that PIM's API client."""
+
+    def __init__(self, api: PimApi, store: Store, name: str, schema: dict[str, Any]) -> None:
+        self.api, self.store, self.name, self.schema = api, store, name, schema
+
+    @property
+    def pim_url(self) -> str:
+        """The PIM this is about."""
+        return self.api.pim_url
+
+    def configure_url(self, catalog_id: str) -> str:
+        """The PIM's configure page for the catalog (the PIM redirects it to its screen)."""
+        return f"{self.pim_url}/connect/apps/v1/catalogs/{quote(catalog_id)}"
+
+    def all(self) -> list[CatalogInfo]:
+        """Every catalog of this App in the PIM, following the pages."""
+        return [CatalogInfo.from_json(item, self.pim_url) for item in self.api.items(CATALOGS_PATH)]
+
+    def ensure(self) -> CatalogInfo:
+        """Find the App's catalog by exact name or create it; push the schema; remember its id.
+
+        Idempotent: run after every connection, it never makes a second catalog. After the App
+        was disconnected in the PIM (which deletes its catalogs), it makes a new one.
+        """
+        found = next((c for c in self.all() if c.name == self.name), None)
+        if found is None:
+            found = CatalogInfo.from_json(
+                self.api.request("POST", CATALOGS_PATH, json={"name": self.name}), self.pim_url
+            )
+            log.info("catalog created pim=%s catalog=%s", self.pim_url, found.id)
+        # any 2xx is success: the PIM has answered 200, 201 and 204 here over the years (§1.8)
+        self.api.send(
+            "PUT", f"{CATALOGS_PATH}/{found.id}/mapping-schemas/product", json=self.schema
+        )
+        self.store.save_catalog(self.pim_url, found.id)
+        return found
+
+    def get(self, catalog_id: str) -> CatalogInfo | None:
+        """The catalog, or None when the PIM no longer has it (deleted with a disconnect)."""
+        try:
+            return CatalogInfo.from_json(
+                self.api.get(f"{CATALOGS_PATH}/{quote(catalog_id)}"), self.pim_url
+            )
+        except PimHttpError as error:
+            if error.pim_status == 404:
+                return None
+            raise
+
+    def mapped_products(
+        self, catalog_id: str, *, limit: int = 100, after: str | None = None
+    ) -> MappedPage:
+        """One page of the catalog's mapped products (search_after cursor), or why not."""
+        params = {"limit": str(limit)} | ({"search_after": after} if after else {})
+        body = self.api.get(f"{CATALOGS_PATH}/{quote(catalog_id)}/mapped-products", params)
+        if (
+            isinstance(body, dict)
+            and ("error" in body or "message" in body)
+            and "_embedded" not in body
+        ):
+            # a disabled catalog, or no mapping schema: 200 with the reason (§2.1)
+            return MappedPage([], unusable=str(body.get("error") or body.get("message"))[:300])
+        embedded = body.get("_embedded") if isinstance(body, dict) else None
+        items = embedded.get("items") if isinstance(embedded, dict) else None
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise PimError("The PIM's mapped products are not a list.", pim_url=self.pim_url)
+        has_next = isinstance(body.get("_links", {}).get("next"), dict)
+        cursor = str(items[-1].get("uuid")) if has_next and items else None
+        return MappedPage(items, next_cursor=cursor)
+
+    def view(self, *, limit: int, after: str | None = None) -> CatalogView:
+        """The catalog and a page of its products for a page; errors become a notice.
+
+        Makes sure of the catalog when none is known or the PIM no longer has it, so a failure
+        at connection time is tried again on the next visit.
+        """
+        try:
+            catalog_id = self.store.catalog_id(self.pim_url)
+            catalog = self.get(catalog_id) if catalog_id else None
+            if catalog is None:
+                catalog = self.ensure()
+            configure = self.configure_url(catalog.id)
+            if not catalog.enabled:
+                return CatalogView(catalog, configure, notice=DISABLED_NOTICE)
+            page = self.mapped_products(catalog.id, limit=limit, after=after)
+        except TokenRevoked:
+            raise
+        except AppError as error:
+            return CatalogView(None, notice=explain(error))
+        if page.unusable:
+            return CatalogView(catalog, configure, notice=explain_unusable(page.unusable))
+        notice = None if page.products or after else EMPTY_NOTICE
+        return CatalogView(catalog, configure, page.products, page.next_cursor, notice)
+
+    def fetch_media(self, url: str) -> tuple[bytes, str]:
+        """An image of this PIM's media files (the `uri` targets), with the App's token.
+
+        Only this PIM's `/api/rest/v1/media-files/…/download` URLs, images only, 10 MB at most:
+        the route that serves them is no open proxy.
+        """
+        if not url.startswith(self.pim_url + MEDIA_PREFIX) or not url.endswith("/download"):
+            raise MediaRefused("This is not a media file of the connected PIM.")
+        path = url.removeprefix(self.pim_url)
+        if ".." in path.split("/") or "?" in path or "#" in path:
+            raise MediaRefused("This is not a media file of the connected PIM.")
+        response = self.api.send(
+            "GET", path, headers={"Accept": "image/*"}, max_bytes=MAX_MEDIA_BYTES
+        )
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type not in IMAGE_TYPES:
+            raise PimError("The PIM's media file is not an image.", pim_url=self.pim_url)
+        return response.body, content_type
+
+
+class MediaRefused(AppError):
+    """A media URL that is not the connected PIM's."""
+
+    status = 404
+    title = "No such image"
+
+
+DISABLED_NOTICE = (
+    "The catalog is disabled. In your PIM (Configure in your PIM), enable it, choose its "
+    "products and map the App's fields; its products then show here."
+)
+EMPTY_NOTICE = (
+    "The catalog is enabled but selects no product: change its product selection in your PIM."
+)
+
+
+def explain_unusable(reason: str) -> str:
+    """The PIM's 200-with-error answer (§2.1), in plain words."""
+    if "disabled" in reason:
+        return DISABLED_NOTICE
+    if "mapping schema" in reason:
+        return (
+            "The catalog has no product mapping schema yet: the App pushes it when you connect "
+            "again."
+        )
+    return f"The PIM cannot give the catalog's products: {reason}"
+
+
+def explain(error: AppError) -> str:
+    """Why the App's catalog could not be made sure of or read, and what to do."""
+    if isinstance(error, PimHttpError) and error.pim_status == 403:
+        return (
+            "The App may not use catalogs in this PIM: connect it again to grant the catalog "
+            f"scopes ({' '.join(CATALOG_SCOPES)})."
+        )
+    if isinstance(error, PimHttpError) and error.pim_status == 422:
+        said = "; ".join(str(e.get("message", "")) for e in error.errors) or error.pim_message
+        return (
+            f"The PIM refused to create the App's catalog: {said}. A PIM keeps at most 200 "
+            "catalogs per App: delete the ones you no longer use in the PIM, then reload."
+        )
+    return f"{error.message} The App tries again on your next visit."
