@@ -17,6 +17,7 @@ from flask.cli import AppGroup
 
 from . import current
 from .api import PimApi
+from .catalogs import Catalogs, explain_unusable
 from .errors import AppError
 from .pim_url import PimUrlPolicy, normalise
 from .tokens import AppToken, ConnectionToken, StaticToken, TokenSource
@@ -181,6 +182,45 @@ def _print_upserts(api: PimApi, path: str, items: list[Any]) -> int:
             line["errors"] = list(result.errors)
         echo(json.dumps(line, ensure_ascii=False))
     return failed
+
+
+@akeneo.command("catalogs")
+@click.option("--pim", "pim_url", required=True, help="A connected PIM.")
+def catalogs(pim_url: str) -> None:
+    """List the App's catalogs in a PIM: id, enabled or not, name."""
+    origin = _origin(pim_url)
+    found = _one_line(lambda: current.catalogs(origin).all())
+    if not found:
+        echo(f"The App has no catalog in {origin} yet (connecting makes one).")
+    for catalog in found:
+        state = "enabled " if catalog.enabled else "disabled"
+        echo(f"{catalog.id}  {state}  {catalog.name}")
+
+
+@akeneo.command("products")
+@click.option("--pim", "pim_url", required=True, help="A connected PIM.")
+@click.option("--limit", default=10, show_default=True, help="How many products (1 to 100).")
+@click.option("--all", "every_page", is_flag=True, help="Every product of the catalog.")
+def products(pim_url: str, limit: int, every_page: bool) -> None:
+    """Print the catalog's mapped products, one JSON line each."""
+    if not 1 <= limit <= 100:
+        raise click.ClickException("--limit is a number from 1 to 100.")
+    origin = _origin(pim_url)
+    _one_line(lambda: _print_mapped(current.catalogs(origin), limit, every_page))
+
+
+def _print_mapped(catalogs: Catalogs, limit: int, every_page: bool) -> None:
+    catalog_id = catalogs.store.catalog_id(catalogs.pim_url) or catalogs.ensure().id
+    after: str | None = None
+    while True:
+        page = catalogs.mapped_products(catalog_id, limit=limit, after=after)
+        if page.unusable:
+            raise click.ClickException(explain_unusable(page.unusable))
+        for product in page.products:
+            echo(json.dumps(product, ensure_ascii=False))
+        if not every_page or not page.next_cursor:
+            return
+        after = page.next_cursor
 
 
 @akeneo.command("notify-scopes")

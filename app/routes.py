@@ -18,7 +18,7 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from . import current
-from .errors import PimError, TokenRevoked
+from .errors import AppError, PimError, TokenRevoked
 from .flow import CONNECTED_USER
 from .security import check_csrf
 from .tokens import NotConnected
@@ -30,6 +30,8 @@ bp = Blueprint("app", __name__)
 CHANNELS_PATH = "/api/rest/v1/channels"
 # a page waits on the PIM for its list: bounded, so a PIM whose list never ends costs little
 PAGE_LIST_BOUNDS: dict[str, Any] = {"max_items": 100, "max_pages": 5, "max_seconds": 5.0}
+PREVIEW_SIZE = 5
+PRODUCTS_PER_PAGE = 25
 
 
 @bp.get("/activate")
@@ -41,7 +43,12 @@ def activate() -> Response:
 @bp.get("/callback")
 def callback() -> Response:
     """Callback URL: the PIM comes back with ?code=…&state=… (or ?error=…)."""
-    current.flow().finish(session, request.args)
+    connection = current.flow().finish(session, request.args)
+    try:
+        current.catalogs(connection.pim_url).ensure()
+    except AppError as error:
+        # never undoes the connection: the page says what failed and tries again
+        log.warning("catalog not made sure of pim=%s reason=%s", connection.pim_url, error.message)
     return redirect(url_for("app.home"))
 
 
@@ -61,6 +68,7 @@ def home() -> tuple[str, int] | str:
         "channels": None,
         "channels_cut": None,
         "api_error": None,
+        "catalog": None,
     }
     status = 200
     if not connection.revoked:
@@ -68,6 +76,7 @@ def home() -> tuple[str, int] | str:
         try:
             page["channels"] = [str(channel.get("code", "?")) for channel in listing]
             page["channels_cut"] = listing.cut
+            page["catalog"] = current.catalogs(connection.pim_url).view(limit=PREVIEW_SIZE)
         except TokenRevoked:
             # the App was disconnected in the PIM (now marked so): offer to reconnect, never loop
             page["connection"] = current.store().connection(connection.pim_url)
@@ -77,6 +86,36 @@ def home() -> tuple[str, int] | str:
     if page["connection"].revoked:
         status = 401
     return render_template("connected.html", **page), status
+
+
+@bp.get("/products")
+def products() -> Response | str:
+    """The catalog's mapped products, a page at a time (the PIM's search_after cursor)."""
+    pim_url = current.flow().connected_pim(session)
+    if not pim_url:
+        return redirect(url_for("app.home"))
+    catalogs = current.catalogs(pim_url)
+    after = request.args.get("after") or None
+    try:
+        view = catalogs.view(limit=PRODUCTS_PER_PAGE, after=after)
+    except TokenRevoked:
+        return redirect(url_for("app.home"))  # the home page offers to reconnect
+    return render_template(
+        "products.html", view=view, targets=_targets(catalogs.schema), after=after
+    )
+
+
+@bp.get("/media")
+def media() -> Response:
+    """An image target of a mapped product, fetched with this browser's connection's token."""
+    pim_url = current.flow().connected_pim(session)
+    if not pim_url:
+        return Response("Sign in from your PIM first.", status=401, mimetype="text/plain")
+    content, content_type = current.catalogs(pim_url).fetch_media(request.args.get("url", ""))
+    response = Response(content, mimetype=content_type)
+    # the same file for this browser for an hour: a products page shows many
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @bp.post("/scopes/notify")
@@ -111,6 +150,14 @@ def healthz() -> tuple[Response, int]:
         log.exception("health check: the store does not answer")
         return jsonify(status="unavailable"), 503
     return jsonify(status="ok"), 200
+
+
+def _targets(schema: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """The schema's targets for a table: (name, title, is an image)."""
+    return [
+        (name, str(spec.get("title") or name), spec.get("format") == "uri")
+        for name, spec in schema.get("properties", {}).items()
+    ]
 
 
 def _setup_info() -> dict[str, Any]:

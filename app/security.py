@@ -61,8 +61,9 @@ def _security_headers(response: Response) -> Response:
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("X-Frame-Options", "DENY")
     if request.endpoint != "static":
-        # pages carry per-user data (and the callback a code): no cache may keep them
-        headers["Cache-Control"] = "no-store"
+        # pages carry per-user data (and the callback a code): no cache may keep them, unless
+        # the view said otherwise (a product image: private, for an hour)
+        headers.setdefault("Cache-Control", "no-store")
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     return response
