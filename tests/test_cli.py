@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.akeneo import SCOPES_UPDATE_PATH
+from app.config import DEFAULT_SCOPES
 
 from .conftest import FakePim, PimUser, app_config, make_pim, plug
 
@@ -81,9 +82,7 @@ def test_notify_scopes_posts_the_configured_scopes(app: Flask, user: PimUser, pi
     assert code == 0, output
     (sent,) = pim.calls(SCOPES_UPDATE_PATH)
     assert sent.method == "POST"
-    assert sent.query["scopes"] == [
-        "read_channel_settings read_channel_localization openid profile email"
-    ]
+    assert sent.query["scopes"] == [DEFAULT_SCOPES]
     assert pim.state.app.scope_requests == [sent.query["scopes"][0]]
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from app.config import DEFAULT_SCOPES
 from devpim.launch import LocalSetup
 
 pytestmark = pytest.mark.browser
@@ -27,13 +28,7 @@ def test_connect_and_allow_lands_on_the_connected_page(page: Any, local: LocalSe
     page.click("#connect")
     assert page.url.startswith(f"{pim_url}/connect/apps/v1/authorize?")
     scopes = page.locator("#requested-scopes li").all_text_contents()
-    assert scopes == [
-        "email",
-        "openid",
-        "profile",
-        "read_channel_localization",
-        "read_channel_settings",
-    ]
+    assert scopes == sorted(DEFAULT_SCOPES.split())
     page.click("#allow")
     page.wait_for_url(f"{local.app_url}/")
 
@@ -104,3 +99,47 @@ def test_pages_work_under_the_content_security_policy(page: Any, local: LocalSet
     assert [e for e in errors if "Content Security Policy" in e or "Refused" in e] == []
     # the stylesheet loaded under default-src 'self'
     assert page.evaluate("getComputedStyle(document.querySelector('.card')).borderRadius") == "12px"
+
+
+def test_configure_the_catalog_in_the_pim_and_see_its_products(
+    page: Any, local: LocalSetup
+) -> None:
+    pim_url = local.pim_urls[0]
+    connect(page, pim_url, local.app_url)
+    assert page.text_content("#catalog-name") == "Flask Akeneo App"
+    assert page.text_content("#catalog-state") == "Disabled"
+    assert "enable it, choose its products" in page.text_content("#catalog-notice")
+
+    # Configure in your PIM (a new tab in real life): the PIM user's screen
+    configure_url = page.get_attribute("#configure", "href")
+    page.goto(configure_url)
+    page.check("#catalog-enabled")
+    page.check("#family-lamps")
+    page.select_option("#source-title", "name")
+    page.select_option("#locale-title", "de_DE")
+    page.select_option("#source-main_image", "image")
+    page.click("#save")
+    page.wait_for_selector("#saved")
+
+    page.goto(f"{local.app_url}/")
+    assert page.text_content("#catalog-state") == "Enabled"
+    titles = page.locator("#preview .title").all_text_contents()
+    assert len(titles) == 5 and all(" lamp " in title for title in titles)
+
+    page.click("#all-products")
+    page.wait_for_selector("#products")
+    # the seeded lamps (one product in four), enabled ones only (nine in ten): 12 of 60
+    assert page.locator("#products tbody tr").count() == 12
+    image = page.locator("#products img").first
+    image.wait_for()
+    assert page.evaluate("img => img.complete && img.naturalWidth", image.element_handle()) == 48
+
+    # disabled again in the PIM: the App explains, it never shows an empty list
+    page.goto(configure_url)
+    page.uncheck("#catalog-enabled")
+    page.click("#save")
+    page.wait_for_selector("#saved")
+    page.goto(f"{local.app_url}/")
+    assert page.text_content("#catalog-state") == "Disabled"
+    assert "The catalog is disabled" in page.text_content("#catalog-notice")
+    assert page.locator("#preview").count() == 0
