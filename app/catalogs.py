@@ -99,18 +99,34 @@ class Catalogs:
         Idempotent: run after every connection, it never makes a second catalog. After the App
         was disconnected in the PIM (which deletes its catalogs), it makes a new one.
         """
-        found = next((c for c in self.all() if c.name == self.name), None)
+        found = self._named()
         if found is None:
-            found = CatalogInfo.from_json(
+            created = CatalogInfo.from_json(
                 self.api.request("POST", CATALOGS_PATH, json={"name": self.name}), self.pim_url
             )
-            log.info("catalog created pim=%s catalog=%s", self.pim_url, found.id)
+            log.info("catalog created pim=%s catalog=%s", self.pim_url, created.id)
+            # two connections at once may each have made one: all agree on the lowest id, and
+            # each removes its own twin
+            found = self._named() or created
+            if found.id != created.id:
+                self._delete_twin(created.id)
         # any 2xx is success: the PIM has answered 200, 201 and 204 here over the years (§1.8)
         self.api.send(
             "PUT", f"{CATALOGS_PATH}/{found.id}/mapping-schemas/product", json=self.schema
         )
         self.store.save_catalog(self.pim_url, found.id)
         return found
+
+    def _named(self) -> CatalogInfo | None:
+        named = [c for c in self.all() if c.name == self.name]
+        return min(named, key=lambda c: c.id) if named else None
+
+    def _delete_twin(self, catalog_id: str) -> None:
+        try:
+            self.api.send("DELETE", f"{CATALOGS_PATH}/{quote(catalog_id)}")
+            log.info("duplicate catalog removed pim=%s catalog=%s", self.pim_url, catalog_id)
+        except PimHttpError as error:  # without delete_catalogs: a spare catalog, no harm
+            log.warning("duplicate catalog kept pim=%s status=%s", self.pim_url, error.pim_status)
 
     def get(self, catalog_id: str) -> CatalogInfo | None:
         """The catalog, or None when the PIM no longer has it (deleted with a disconnect)."""

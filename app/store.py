@@ -379,9 +379,20 @@ class Store:
             return row.catalog_id if row else None
 
     def save_catalog(self, pim_url: str, catalog_id: str) -> None:
-        """Remember the App's catalog in `pim_url`."""
-        with self._session() as db:
-            db.merge(CatalogRow(pim_url=pim_url, catalog_id=catalog_id, updated_at=_now()))
+        """Remember the App's catalog in `pim_url` (safe when several requests do it at once)."""
+        values = {"catalog_id": catalog_id, "updated_at": _now()}
+        for attempt in (1, 2):
+            try:
+                with self.engine.begin() as db:
+                    changed = db.execute(
+                        update(CatalogRow).where(CatalogRow.pim_url == pim_url).values(**values)
+                    ).rowcount
+                    if not changed:
+                        db.execute(insert(CatalogRow).values(pim_url=pim_url, **values))
+                return
+            except IntegrityError:
+                if attempt == 2:  # another request inserted it meanwhile: update it then
+                    raise
 
     def rotate_keys(self) -> int:
         """Re-encrypt every stored token with the first key; return how many were rewritten."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from app import create_app
 from app.catalogs import load_schema
 from devpim.catalogs import AppCatalog, AppCatalogs
 
-from .conftest import FakePim, PimUser, app_config, make_pim, plug
+from .conftest import FakePim, PimUser, app_config, make_pim, plug, run_together
 
 CATALOGS = "/api/rest/v1/catalogs"
 
@@ -344,3 +345,24 @@ def test_a_schema_with_an_unknown_meta_schema_is_refused(api_of: Any) -> None:
             "message": "You must provide a valid $schema reference.",
         }
     ]
+
+
+def test_connections_at_once_end_with_one_catalog(client: FlaskClient, pim: FakePim) -> None:
+    callbacks = []
+    for _ in range(6):
+        browser = client.application.test_client()
+        person = PimUser(browser, pim)
+        callbacks.append((browser, person.consent(person.activate())))
+    barrier = threading.Barrier(len(callbacks))
+    statuses: list[int] = []
+    # every connection lists the catalogs before any creates one: each creates its own
+    pim.state.inject("GET", CATALOGS, None, delay=0.3, times=len(callbacks))
+
+    def arrive(browser: FlaskClient, callback: str) -> None:
+        barrier.wait()
+        statuses.append(PimUser(browser, pim).come_back(callback).status_code)
+
+    run_together(*[lambda b=b, c=c: arrive(b, c) for b, c in callbacks])
+    assert statuses == [302] * 6
+    (catalog,) = catalogs_of(pim).all()
+    assert client.application.extensions["akeneo_store"].catalog_id(pim.url) == catalog.id
