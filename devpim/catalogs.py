@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, request
 
-from .products import CHANNELS, COLORS, FAMILIES, LOCALES, Catalog
+from .products import CATEGORIES, CHANNELS, COLORS, FAMILIES, LOCALES, Catalog
 
 KNOWN_META_SCHEMAS = tuple(
     f"https://api.akeneo.com/mapping/product/{version}/schema"
@@ -367,6 +367,42 @@ def catalog_routes(
             lambda catalog_id, kind=kind: product_page(catalog_id, kind),
         )
 
+    @bp.get(f"{base}/<catalog_id>/products/<product_uuid>")
+    def catalog_product(catalog_id: str, product_uuid: str) -> tuple[Response, int]:
+        """§1.11: one product of the selection."""
+        catalog = check("read_catalogs", "read_products") or owned(catalog_id)
+        if isinstance(catalog, tuple):
+            return catalog
+        if not UUID.match(product_uuid):
+            errors = [{"property": "product_uuid", "message": "This is not a valid UUID."}]
+            return jsonify(code=422, message="Validation failed.", errors=errors), 422
+        if not catalog.enabled:
+            message = (
+                f'No products to synchronize. The catalog "{catalog.id}" has been disabled on PIM '
+                "side. Note that you can get catalogs status with the GET /api/rest/v1/catalogs "
+                "endpoint."
+            )
+            return jsonify(error=message), 200
+        product = products().get(product_uuid)
+        if product is None or not selected(catalog, product):
+            return _not_in_selection(catalog_id, product_uuid)
+        return jsonify(_connector_product(product)), 200
+
+    @bp.post(f"{base}/<catalog_id>/duplicate")
+    def duplicate_catalog(catalog_id: str) -> tuple[Response, int]:
+        """§1.7b: a disabled copy, with the same selection, schema and mapping."""
+        catalog = check("write_catalogs") or owned(catalog_id)
+        if isinstance(catalog, tuple):
+            return catalog
+        body = request.get_json(silent=True) or {}
+        name = str(body.get("name") or catalog.name).strip() if isinstance(body, dict) else ""
+        if errors := _name_errors(name):
+            return jsonify(code=422, message="Validation failed.", errors=errors), 422
+        copy = catalogs().create(name)
+        copy.criteria = [dict(c) for c in catalog.criteria]
+        copy.schema, copy.mapping = catalog.schema, {k: dict(v) for k, v in catalog.mapping.items()}
+        return jsonify(copy.public()), 201
+
     @bp.get(f"{base}/<catalog_id>/mapped-products/<product_uuid>")
     def mapped_product(catalog_id: str, product_uuid: str) -> tuple[Response, int]:
         catalog = check("read_catalogs", "read_products") or owned(catalog_id)
@@ -379,12 +415,7 @@ def catalog_routes(
             return jsonify(error=NO_SCHEMA.replace("products", "the product", 1)), 200
         product = products().get(product_uuid)
         if product is None or not selected(catalog, product):
-            return jsonify(
-                code=404,
-                message=f'Either catalog "{catalog_id}" does not exist or you can\'t access it, '
-                f'or product "{product_uuid}" does not exist or you do not have permission to '
-                "access it.",
-            ), 404
+            return _not_in_selection(catalog_id, product_uuid)
         return jsonify(mapped(catalog, product, pim_url())), 200
 
     # -- §4: the configure page (the real PIM redirects this link to its catalog screen) ------
@@ -397,11 +428,16 @@ def catalog_routes(
         families: list[str] = next(
             (c["value"] for c in catalog.criteria if c.get("field") == "family"), []
         )
+        categories: list[str] = next(
+            (c["value"] for c in catalog.criteria if c.get("field") == "categories"), []
+        )
         return render_template(
             "pim_catalog.html",
             catalog=catalog,
             families=FAMILIES,
             chosen_families=families,
+            categories=CATEGORIES,
+            chosen_categories=categories,
             sources=SOURCES,
             locales=LOCALES,
             channels=CHANNELS,
@@ -420,6 +456,8 @@ def catalog_routes(
             criteria.append({"field": "enabled", "operator": "=", "value": True})
         if chosen := [f for f in form.getlist("family") if f in FAMILIES]:
             criteria.append({"field": "family", "operator": "IN", "value": chosen})
+        if chosen := [c for c in form.getlist("category") if c in CATEGORIES]:
+            criteria.append({"field": "categories", "operator": "IN", "value": chosen})
         catalog.criteria = criteria
         catalog.enabled = form.get("catalog_enabled") == "on"
         for target in catalog.targets():
@@ -439,6 +477,14 @@ def catalog_routes(
 def _not_found(catalog_id: str) -> tuple[Response, int]:
     return jsonify(
         code=404, message=f'Catalog "{catalog_id}" does not exist or you can\'t access it.'
+    ), 404
+
+
+def _not_in_selection(catalog_id: str, product_uuid: str) -> tuple[Response, int]:
+    return jsonify(
+        code=404,
+        message=f'Either catalog "{catalog_id}" does not exist or you can\'t access it, or '
+        f'product "{product_uuid}" does not exist or you do not have permission to access it.',
     ), 404
 
 

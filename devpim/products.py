@@ -32,6 +32,8 @@ MAX_RESOURCES = 100
 MAX_LINE = 1_000_000  # characters of one NDJSON line
 MAX_OFFSET_ITEMS = 10_000
 FAMILIES = ("shoes", "tshirts", "mugs", "lamps")
+# a tree: master, then a category a family and one for every fifth product (the sale)
+CATEGORIES = ("master", *(f"{family}_all" for family in FAMILIES), "sale")
 COLORS = ("black", "white", "red", "blue", "green")
 LOCALES = ("en_US", "fr_FR", "de_DE")
 CHANNELS = ("ecommerce", "mobile", "print")
@@ -94,7 +96,8 @@ class Catalog:
             "identifier": f"SKU-{n:05d}",
             "enabled": n % 10 != 9,
             "family": FAMILIES[n % len(FAMILIES)],
-            "categories": ["master", f"{FAMILIES[n % len(FAMILIES)]}_all"],
+            "categories": ["master", f"{FAMILIES[n % len(FAMILIES)]}_all"]
+            + (["sale"] if n % 5 == 0 else []),
             "groups": [],
             "parent": None,
             "values": {

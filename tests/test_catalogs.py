@@ -366,3 +366,50 @@ def test_connections_at_once_end_with_one_catalog(client: FlaskClient, pim: Fake
     assert statuses == [302] * 6
     (catalog,) = catalogs_of(pim).all()
     assert client.application.extensions["akeneo_store"].catalog_id(pim.url) == catalog.id
+
+
+def test_a_selection_by_category_and_one_product_of_it(
+    api_of: Any, pim: FakePim, user: PimUser
+) -> None:
+    user.connect()
+    configure(pim, catalog_enabled="on", category="sale")
+    catalog = the_catalog(pim)
+    uuids = api_of(
+        "read_catalogs read_products", "GET", f"{CATALOGS}/{catalog.id}/product-uuids?limit=1000"
+    ).json["_embedded"]["items"]
+    assert len(uuids) == 12  # every fifth of the 60 products
+    one = api_of(
+        "read_catalogs read_products", "GET", f"{CATALOGS}/{catalog.id}/products/{uuids[0]}"
+    )
+    assert one.status_code == 200 and "sale" in one.json["categories"]
+    assert set(one.json) == {
+        "uuid",
+        "enabled",
+        "family",
+        "categories",
+        "groups",
+        "parent",
+        "values",
+        "associations",
+        "quantified_associations",
+        "created",
+        "updated",
+    }
+    other = [u for _, u in pim.app.extensions["devpim_catalog"].keys("uuid") if u not in uuids][0]
+    missing = api_of(
+        "read_catalogs read_products", "GET", f"{CATALOGS}/{catalog.id}/products/{other}"
+    )
+    assert missing.status_code == 404 and missing.json["message"].startswith("Either catalog")
+
+
+def test_a_duplicated_catalog_is_a_disabled_copy(api_of: Any, pim: FakePim, user: PimUser) -> None:
+    user.connect()
+    configure(pim, catalog_enabled="on", family="mugs")
+    original = the_catalog(pim)
+    copy = api_of(
+        "write_catalogs", "POST", f"{CATALOGS}/{original.id}/duplicate", json={"name": "Copy"}
+    )
+    assert copy.status_code == 201
+    assert (copy.json["name"], copy.json["enabled"]) == ("Copy", False)
+    duplicated = catalogs_of(pim).get(copy.json["id"])
+    assert duplicated is not None and duplicated.criteria == original.criteria
