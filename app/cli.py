@@ -54,6 +54,12 @@ def _one_line(action: Callable[[], T]) -> T:
 
 
 def _origin(raw: str) -> str:
+    """The PIM's origin: a PIM the App is connected to as stored (it passed the host policy when
+    it connected: `make run`'s local PIM needs no extra setting), any other as /activate checks
+    it."""
+    stored = _one_line(lambda: normalise(raw, allow_http=True).origin)
+    if current.store().is_connected(stored):
+        return stored
     settings = current.settings()
     policy = PimUrlPolicy(settings.pim_allowed_hosts, settings.pim_allow_http)
     return _one_line(lambda: policy.check(raw))
@@ -250,8 +256,13 @@ def forget(pim_url: str) -> None:
 @akeneo.command("rotate-key")
 def rotate_key() -> None:
     """Re-encrypt every stored token with the first TOKEN_ENCRYPTION_KEY."""
-    try:
-        count = current.store().rotate_keys()
-    except RuntimeError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(f"Re-encrypted {count} token(s) with the first key. Older keys can now be removed.")
+    if not current.settings().token_key_given:
+        raise click.ClickException(
+            "TOKEN_ENCRYPTION_KEY is not set: tokens are encrypted with a key derived from "
+            "SECRET_KEY, and there is nothing to rotate. Set TOKEN_ENCRYPTION_KEY first."
+        )
+    count = _one_line(lambda: current.store().rotate_keys())
+    click.echo(
+        f"Re-encrypted {count} token(s) with the first key of TOKEN_ENCRYPTION_KEY. The older "
+        "keys (and SECRET_KEY's) no longer decrypt anything you need."
+    )

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from dotenv import dotenv_values
 
 from .errors import ConfigError
+from .logs import checked_level
 from .pim_url import ANY_PUBLIC_HOST, DEFAULT_ALLOWED_HOSTS, split_pattern
 
 # the channels for the first page; the catalog and its products (product reads need both
@@ -83,6 +84,7 @@ class Settings:
     access_token: str | None = None
     server_timing: bool = False
     testing: bool = False
+    token_key_given: bool = False
     #: what the App should say once logging is set up (a generated key, a wide host policy)
     warnings: tuple[str, ...] = ()
 
@@ -137,14 +139,17 @@ class Settings:
             client_secret=_text(values, "AKENEO_CLIENT_SECRET"),
             scopes=_scopes(_text(values, "AKENEO_SCOPES") or DEFAULT_SCOPES),
             secret_key=secret_key,
-            database_url=_text(values, "DATABASE_URL") or f"sqlite:///{instance / 'akeneo-app.db'}",
-            encryption_keys=_fernet_keys(keys) if keys else (_derive_fernet_key(secret_key),),
+            database_url=_database_url(_text(values, "DATABASE_URL"), instance),
+            # the key derived from SECRET_KEY stays last (decrypt only): moving to an explicit
+            # TOKEN_ENCRYPTION_KEY loses nothing, and `rotate-key` then re-encrypts
+            encryption_keys=(*_fernet_keys(keys or ""), _derive_fernet_key(secret_key)),
+            token_key_given=keys is not None,
             pim_allowed_hosts=allowed_hosts,
             pim_allow_http=_flag(values, "AKENEO_PIM_ALLOW_HTTP", False),
             http_timeout=_positive_float(values, "AKENEO_HTTP_TIMEOUT", 10.0),
             max_response_mb=_megabytes(values, "AKENEO_MAX_RESPONSE_MB", 64),
             trusted_proxies=_count(values, "TRUSTED_PROXIES", 0),
-            log_level=(_text(values, "LOG_LEVEL") or "INFO").upper(),
+            log_level=checked_level(_text(values, "LOG_LEVEL")),
             catalog_name=_catalog_name(values),
             pim_url=(_text(values, "AKENEO_PIM_URL") or "").rstrip("/") or None,
             connection=_connection(values),
@@ -188,6 +193,16 @@ def _positive_float(values: Mapping[str, Any], name: str, default: float) -> flo
     if not 0 < number <= 300:
         raise ConfigError(f"{name} must be a number of seconds between 0 and 300, not {raw!r}.")
     return number
+
+
+def _database_url(raw: str | None, instance: Path) -> str:
+    """DATABASE_URL; the `postgres://` and `postgresql://` that hosts hand out mean psycopg 3."""
+    if raw is None:
+        return f"sqlite:///{instance / 'akeneo-app.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw.removeprefix(prefix)
+    return raw
 
 
 def _catalog_name(values: Mapping[str, Any]) -> str:
@@ -259,7 +274,7 @@ def _scopes(raw: str) -> tuple[str, ...]:
     if unknown:
         raise ConfigError(
             f"AKENEO_SCOPES has scopes the PIM does not know: {' '.join(unknown)}. "
-            "The PIM would drop them silently; see the scope list in the README."
+            "The PIM would drop them silently; see the list in the README (Configuration > Scopes)."
         )
     return scopes
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import click
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -33,14 +34,20 @@ class AppError(Exception):
         self.pim_url = pim_url
 
 
-class ConfigError(AppError, RuntimeError):
+# click declares `message` Final; AppError sets the same text there: no conflict at run time
+class ConfigError(AppError, RuntimeError, click.ClickException):  # type: ignore[misc]
     """The App is missing or has a wrong setting; the sentence says which and how to fix it.
 
-    A RuntimeError too: gunicorn prints one raised while it loads the App as one line, exit 1.
+    Raised at start, it is one line and exit code 1 wherever the App starts: gunicorn prints a
+    RuntimeError so, `flask` (the CLI) a ClickException, and `make run` catches AppError.
     """
 
     status = 503
     title = "The App is not configured yet"
+
+    def __init__(self, message: str, *, pim_url: str | None = None) -> None:
+        AppError.__init__(self, message, pim_url=pim_url)
+        click.ClickException.__init__(self, message)
 
 
 class BadRequest(AppError):
@@ -142,6 +149,15 @@ class TokenRevoked(PimError):
 
     status = 401
     title = "The App was disconnected from this PIM"
+
+
+class TokenUnreadable(AppError):
+    """A stored token no key of the App decrypts any more (TOKEN_ENCRYPTION_KEY or SECRET_KEY
+    changed without the old key kept): connecting again stores a new one."""
+
+    status = 409
+    title = "The App cannot read its stored token"
+    retry = True
 
 
 class CsrfRefused(AppError):

@@ -14,9 +14,20 @@ import time
 
 from flask import Flask, Response, g, has_request_context, request
 
+from .errors import ConfigError
+
 _SECRET_PARAMS = re.compile(r"((?:^|[?&])(?:code|state|access_token|id_token)=)[^&\s\"]*")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def checked_level(raw: str | None) -> str:
+    """LOG_LEVEL, upper-cased; ConfigError with the choices when it is not a level."""
+    level = (raw or "INFO").strip().upper()
+    if level not in LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LEVELS)}, not {raw!r}.")
+    return level
 
 
 class RequestId(logging.Filter):
@@ -48,7 +59,7 @@ def configure_logging(level: str) -> None:
         handler.setFormatter(logging.Formatter(FORMAT))
         handler.addFilter(RequestId())
         root.addHandler(handler)
-    logging.getLogger("app").setLevel(level)
+    logging.getLogger("app").setLevel(checked_level(level))
     werkzeug = logging.getLogger("werkzeug")
     if not any(isinstance(f, RedactQuery) for f in werkzeug.filters):
         werkzeug.addFilter(RedactQuery())

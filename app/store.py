@@ -37,10 +37,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection as DbConnection
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from .errors import ConfigError
+from .errors import ConfigError, TokenUnreadable
 from .identity import User
 
 log = logging.getLogger(__name__)
@@ -216,6 +222,17 @@ class Store:
 
     def create_schema(self) -> None:
         """Create missing tables; safe when several processes start at once."""
+        try:
+            self._create_schema()
+        except OperationalError as error:
+            where = self.engine.url.render_as_string(hide_password=True)
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else "no answer"
+            raise ConfigError(
+                f"The database in DATABASE_URL ({where}) cannot be used: {reason}. Check the "
+                "address and that the server runs."
+            ) from None
+
+    def _create_schema(self) -> None:
         with self.engine.begin() as db:
             if db.dialect.name == "postgresql":
                 # one process creates, the others wait here and then find the tables
@@ -338,6 +355,12 @@ class Store:
         log.info("connection saved pim=%s scopes=%s", pim_url, " ".join(scopes))
         return Connection(pim_url, access_token, tuple(scopes), now, False, user)
 
+    def is_connected(self, pim_url: str) -> bool:
+        """True when a connection to `pim_url` is stored (revoked or not); nothing decrypted."""
+        with self._session() as db:
+            found = db.scalar(select(ConnectionRow.id).where(ConnectionRow.pim_url == pim_url))
+            return found is not None
+
     def connection(self, pim_url: str) -> Connection | None:
         """The connection to `pim_url`, token decrypted, or None."""
         with self._session() as db:
@@ -402,28 +425,35 @@ class Store:
                 row.access_token = self._decrypt(row.access_token, row.pim_url, rotate=True)
             connection_rows = db.scalars(select(ConnectionTokenRow)).all()
             for token_row in connection_rows:
-                token_row.access_token = self._decrypt(
-                    token_row.access_token, token_row.key, rotate=True
-                )
+                pim_url = token_row.key.split("|", 1)[0]
+                token_row.access_token = self._decrypt(token_row.access_token, pim_url, rotate=True)
                 if token_row.refresh_token:
                     token_row.refresh_token = self._decrypt(
-                        token_row.refresh_token, token_row.key, rotate=True
+                        token_row.refresh_token, pim_url, rotate=True
                     )
             return len(rows) + len(connection_rows)
 
     # -- connection (password grant) tokens ----------------------------------------------------
 
     def connection_tokens(self, key: str) -> ConnectionTokens | None:
-        """The stored tokens of a connection, decrypted, or None."""
+        """The stored tokens of a connection, decrypted; None when there are none or when no
+        key decrypts them any more (the password grant then gets new ones)."""
+        pim_url = key.split("|", 1)[0]
         with self._session() as db:
             row = db.get(ConnectionTokenRow, key)
             if row is None:
                 return None
-            return ConnectionTokens(
-                access_token=self._decrypt(row.access_token, key),
-                refresh_token=self._decrypt(row.refresh_token, key) if row.refresh_token else None,
-                expires_at=row.expires_at,
-            )
+            try:
+                return ConnectionTokens(
+                    access_token=self._decrypt(row.access_token, pim_url),
+                    refresh_token=self._decrypt(row.refresh_token, pim_url)
+                    if row.refresh_token
+                    else None,
+                    expires_at=row.expires_at,
+                )
+            except TokenUnreadable:
+                log.warning("connection tokens unreadable pim=%s: fetched again", pim_url)
+                return None
 
     def save_connection_tokens(self, key: str, tokens: ConnectionTokens) -> None:
         """Store (or replace) a connection's tokens, encrypted."""
@@ -439,16 +469,18 @@ class Store:
     def _encrypt(self, token: str) -> str:
         return self._fernet.encrypt(token.encode()).decode()
 
-    def _decrypt(self, ciphertext: str, what: str, *, rotate: bool = False) -> str:
+    def _decrypt(self, ciphertext: str, pim_url: str, *, rotate: bool = False) -> str:
         """The token in clear (or, with rotate, re-encrypted with the first key)."""
         try:
             if rotate:
                 return self._fernet.rotate(ciphertext.encode()).decode()
             return self._fernet.decrypt(ciphertext.encode()).decode()
         except InvalidToken:
-            raise RuntimeError(
-                f"The token stored for {what} cannot be decrypted with any key of "
-                "TOKEN_ENCRYPTION_KEY (or SECRET_KEY changed): list the old key after the new one."
+            raise TokenUnreadable(
+                f"The App's token for {pim_url} was encrypted with a key the App no longer has "
+                "(TOKEN_ENCRYPTION_KEY or SECRET_KEY changed). Connect again from the PIM to "
+                "store a new one, or list the old key after the new one in TOKEN_ENCRYPTION_KEY.",
+                pim_url=pim_url,
             ) from None
 
     def _to_connection(self, db: Session, row: ConnectionRow) -> Connection:
@@ -480,15 +512,21 @@ def _update_or_insert(
 
 
 def _make_engine(database_url: str) -> Engine:
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            _private_file(url.database)
-        engine = create_engine(database_url)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    # a server may drop idle connections: test each one as it leaves the pool
-    return create_engine(database_url, pool_pre_ping=True)
+    try:
+        url = make_url(database_url)
+        if url.get_backend_name() == "sqlite":
+            if url.database and url.database != ":memory:":
+                _private_file(url.database)
+            engine = create_engine(database_url)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        # a server may drop idle connections: test each one as it leaves the pool
+        return create_engine(database_url, pool_pre_ping=True)
+    except (ArgumentError, NoSuchModuleError, ImportError):
+        raise ConfigError(
+            "DATABASE_URL is not a database URL this App can use: use sqlite:///path/to/file.db "
+            "or postgresql+psycopg://user:password@host:5432/db."
+        ) from None
 
 
 def _private_file(path: str) -> None:

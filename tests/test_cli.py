@@ -121,7 +121,8 @@ def test_rotate_key_re_encrypts_with_the_first_key(tmp_path: Path, pim: FakePim)
     during = create_app(app_config(tmp_path, TOKEN_ENCRYPTION_KEY=f"{new},{old}"))
     assert run(during, "rotate-key") == (
         0,
-        "Re-encrypted 1 token(s) with the first key. Older keys can now be removed.\n",
+        "Re-encrypted 1 token(s) with the first key of TOKEN_ENCRYPTION_KEY. The older keys "
+        "(and SECRET_KEY's) no longer decrypt anything you need.\n",
     )
     after = create_app(app_config(tmp_path, TOKEN_ENCRYPTION_KEY=new))
     connection = after.extensions["akeneo_store"].connection("http://pim-a.test")
@@ -169,3 +170,62 @@ def test_a_netrc_never_replaces_the_bearer_token(
     assert run(app, "call", "/api/rest/v1/channels", "--pim", pim.url)[0] == 0
     sent = [r.headers.get("Authorization", "") for r in pim.requests if r.path.startswith("/api")]
     assert sent and all(header.startswith("Bearer ") for header in sent)
+
+
+def test_moving_to_an_explicit_token_key_keeps_every_connection(
+    tmp_path: Path, pim: FakePim
+) -> None:
+    first = create_app(app_config(tmp_path))  # tokens encrypted with a key from SECRET_KEY
+    browser = first.test_client()
+    PimUser(browser, pim).connect()
+    assert run(first, "rotate-key")[1].startswith("Error: TOKEN_ENCRYPTION_KEY is not set")
+    new = Fernet.generate_key().decode()
+    moved = create_app(app_config(tmp_path, TOKEN_ENCRYPTION_KEY=new))
+    moved_browser = moved.test_client()
+    moved_browser.set_cookie("akeneo_app_session", browser.get_cookie("akeneo_app_session").value)  # type: ignore[union-attr]
+    assert "Julia Stark" in moved_browser.get("/").get_data(as_text=True)  # still readable
+    assert run(moved, "rotate-key")[0] == 0
+    other_secret = create_app(
+        app_config(tmp_path, TOKEN_ENCRYPTION_KEY=new, SECRET_KEY="another-secret-" + "x" * 32)
+    )
+    connection = other_secret.extensions["akeneo_store"].connection("http://pim-a.test")
+    assert connection.access_token == pim.state.app.token  # the new key alone reads it now
+
+
+def test_a_token_no_key_reads_is_a_page_that_offers_to_connect_again(
+    tmp_path: Path, pim: FakePim
+) -> None:
+    first = create_app(app_config(tmp_path, TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode()))
+    browser = first.test_client()
+    PimUser(browser, pim).connect()
+    lost = create_app(app_config(tmp_path, TOKEN_ENCRYPTION_KEY=Fernet.generate_key().decode()))
+    lost_browser = lost.test_client()
+    lost_browser.set_cookie("akeneo_app_session", browser.get_cookie("akeneo_app_session").value)  # type: ignore[union-attr]
+    page = lost_browser.get("/")
+    assert page.status_code == 409
+    html = page.get_data(as_text=True)
+    assert "cannot read its stored token" in html and "Connect again" in html
+
+
+def test_a_stored_connection_is_reached_whatever_the_host_policy(
+    tmp_path: Path, pim: FakePim
+) -> None:
+    # as `make run` connected it (local hosts allowed), then the CLI in a new shell (defaults)
+    PimUser(create_app(app_config(tmp_path)).test_client(), pim).connect()
+    strict = create_app(
+        app_config(tmp_path, AKENEO_PIM_ALLOWED_HOSTS="", AKENEO_PIM_ALLOW_HTTP="0")
+    )
+    code, output = run(strict, "call", "/api/rest/v1/channels", "--pim", pim.url)
+    assert code == 0 and "ecommerce" in output
+    code, output = run(strict, "call", "/api/rest/v1/channels", "--pim", "http://other.test")
+    assert code == 1 and "Only https PIM URLs are accepted" in output  # not stored: checked
+
+
+def test_an_endpoint_the_local_pim_does_not_serve_is_named_not_a_reconnect(
+    app: Flask, user: PimUser, pim: FakePim
+) -> None:
+    user.connect()
+    code, output = run(app, "call", "/api/rest/v1/locales", "--pim", pim.url)
+    assert code == 1
+    assert "(HTTP 404): The local PIM does not serve GET /api/rest/v1/locales" in output
+    assert "no such resource or endpoint" in output

@@ -52,7 +52,8 @@ def test_the_token_key_is_derived_from_the_secret_key_unless_given(tmp_path: Pat
     Fernet(derived[0])  # a usable key
     key1, key2 = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     given = load(tmp_path, SECRET_KEY="a" * 32, TOKEN_ENCRYPTION_KEY=f"{key1}, {key2}")
-    assert given.encryption_keys == (key1, key2)
+    # the key derived from SECRET_KEY stays last: moving to explicit keys loses no token
+    assert given.encryption_keys == (key1, key2, derived[0])
 
 
 @pytest.mark.parametrize(

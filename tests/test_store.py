@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text, update
 
 from app import create_app
-from app.errors import ConfigError
+from app.errors import ConfigError, TokenUnreadable
 from app.identity import User
 from app.store import BrowserSessionRow, SpentStateRow, Store
 
@@ -154,7 +154,7 @@ def test_rotating_keys_keeps_connections(stores: Callable[..., Store]) -> None:
 
 def test_a_lost_key_says_how_to_recover(stores: Callable[..., Store]) -> None:
     stores(KEY).save_connection(PIM, "t", [], None)
-    with pytest.raises(RuntimeError, match="TOKEN_ENCRYPTION_KEY"):
+    with pytest.raises(TokenUnreadable, match="Connect again from the PIM.*TOKEN_ENCRYPTION_KEY"):
         stores(Fernet.generate_key().decode()).connection(PIM)
 
 
