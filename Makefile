@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
+PIM_PORT ?= 8001
 
-.PHONY: run test lint audit bench lock install clean
+.PHONY: run reset-pim test lint audit bench lock install clean
 
 $(BIN)/.installed: requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -17,8 +18,11 @@ install: $(BIN)/.installed
 
 ## run: the App with a local PIM when AKENEO_CLIENT_ID is not set, the App alone otherwise
 run: install
-	@if [ -d devpim ]; then $(BIN)/python -m devpim --port $(PORT); \
-	else $(BIN)/flask --app app run --port $(PORT); fi
+	@exec $(BIN)/python -m devpim --port $(PORT) --pim-port $(PIM_PORT)
+
+## reset-pim: the local PIM forgets the App (a new client id and secret; connect again)
+reset-pim:
+	rm -f instance/devpim.json
 
 ## test: every test, browser and PostgreSQL ones included (they skip outside CI when unavailable)
 test: install

@@ -104,6 +104,7 @@ def create_devpim(config: Mapping[str, Any]) -> Flask:
     catalogs = AppCatalogs(limit=int(config.get("CATALOG_LIMIT", 200)))
     pim.extensions["devpim_catalogs"] = catalogs
     pim.register_blueprint(bp)
+    pim.register_error_handler(404, _not_served)
     pim.register_blueprint(product_routes(catalog, _guard))
     pim.register_blueprint(
         catalog_routes(
@@ -113,6 +114,17 @@ def create_devpim(config: Mapping[str, Any]) -> Flask:
         )
     )
     return pim
+
+
+def _not_served(error: Exception) -> Any:
+    """An API path this local PIM does not serve: say so in the API's own error format."""
+    if not request.path.startswith("/api/"):
+        return error
+    return jsonify(
+        code=404,
+        message=f"The local PIM does not serve {request.method} {request.path}: it serves only "
+        "the endpoints in devpim/ (add yours there, as a real PIM answers it).",
+    ), 404
 
 
 def catalog() -> Catalog:

@@ -5,42 +5,68 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import sys
 import time
 
 from dotenv import dotenv_values
 
+from app.errors import AppError
 from app.logs import configure_logging
 
-from .launch import QuietHandler, start_local
+from .launch import ROOT, PortBusy, bind, start_local
+
+# the local PIM's memory between two `make run`s (`make reset-pim` forgets it)
+STATE_FILE = ROOT / "instance" / "devpim.json"
 
 
 def main() -> None:
-    """Parse the ports, start the servers, print where to click, run until Ctrl+C."""
+    """Parse the ports, start the servers, print where to click, run until Ctrl+C or SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m devpim", description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--pim-port", type=int, default=int(os.environ.get("PIM_PORT", "8001")))
     args = parser.parse_args()
+    variable = {args.port: "PORT", args.pim_port: "PIM_PORT"}
+    try:
+        serve(args.port, args.pim_port)
+    except AppError as error:  # a wrong setting: one line, as gunicorn and flask print it
+        sys.exit(f"Error: {error.message}")
+    except PortBusy as busy:
+        name = variable.get(busy.port, "PORT")
+        sys.exit(
+            f"Error: port {busy.port} is already in use (another `make run`?). Stop it, or "
+            f"choose another port: make run {name}={busy.port + 10}"
+        )
+
+
+def serve(port: int, pim_port: int) -> None:
+    """The App (alone when AKENEO_CLIENT_ID is set, else with a local PIM) until stopped."""
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     logging.getLogger().setLevel(logging.INFO)  # the servers' request lines too
+    # `kill` (SIGTERM, as from `make` or a supervisor) stops as Ctrl+C does
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     if os.environ.get("AKENEO_CLIENT_ID") or dotenv_values(".env").get("AKENEO_CLIENT_ID"):
         # real PIM mode: only the App, configured from the environment and .env
-        from werkzeug.serving import run_simple
-
         from app import create_app
 
+        server = bind(port)
+        server.app = create_app()
         print(  # noqa: T201
-            f"\n  The App runs at http://127.0.0.1:{args.port}: open it for the URLs to register.\n"
+            f"\n  The App runs at http://127.0.0.1:{port}: open it for the URLs to register.\n"
         )
-        run_simple(
-            "127.0.0.1", args.port, create_app(), threaded=True, request_handler=QuietHandler
-        )
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            server.server_close()
         return
 
-    setup = start_local(app_port=args.port, pim_ports=[args.pim_port])
-    print(  # noqa: T201 - the one line a newcomer needs
+    setup = start_local(app_port=port, pim_ports=[pim_port], state_file=STATE_FILE)
+    print(  # noqa: T201 - the one line a newcomer needs, and the CLI for later
         f"\n  Local PIM: open {setup.pim_urls[0]} and click Connect "
         f"(the App runs at {setup.app_url}). Ctrl+C stops both.\n"
+        f"  From another shell: .venv/bin/flask --app app akeneo call /api/rest/v1/channels "
+        f"--pim {setup.pim_urls[0]}\n"
     )
     try:
         while True:

@@ -17,7 +17,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -129,6 +129,16 @@ class AppCatalogs:
         """Forget one catalog."""
         with self._lock:
             self._catalogs.pop(catalog_id, None)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every catalog as plain data."""
+        with self._lock:
+            return [asdict(c) for c in self._catalogs.values()]
+
+    def restore(self, saved: list[dict[str, Any]]) -> None:
+        """Take back a snapshot."""
+        with self._lock:
+            self._catalogs = {c["id"]: AppCatalog(**c) for c in saved}
 
     def delete_all(self) -> None:
         """§2.6: the App was disconnected: its catalogs go with its user."""

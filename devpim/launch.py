@@ -7,6 +7,8 @@ tests and the benchmark use it to get the same set-up on free ports.
 from __future__ import annotations
 
 import ctypes
+import errno
+import json
 import os
 import secrets
 import signal
@@ -46,8 +48,27 @@ def _not_ready(environ: dict[str, Any], start_response: Callable[..., Any]) -> l
     return [b"starting\n"]
 
 
+class PortBusy(OSError):
+    """Something already listens on this port."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port {port} is in use")
+        self.port = port
+
+
 def bind(port: int = 0) -> BaseWSGIServer:
-    """A threaded server bound on loopback now (port 0: a free one); its app is set later."""
+    """A threaded server bound on loopback now (port 0: a free one); its app is set later.
+
+    A busy port raises PortBusy (werkzeug would print its own message and exit).
+    """
+    if port:
+        with socket.socket() as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise PortBusy(port) from None
+                raise
     return make_server(HOST, port, _not_ready, threaded=True, request_handler=QuietHandler)
 
 
@@ -59,12 +80,49 @@ class LocalSetup:
     pim_urls: list[str]
     app: Flask
     servers: list[BaseWSGIServer] = field(default_factory=list)
+    state_file: Path | None = None
 
     def stop(self) -> None:
-        """Stop every server and wait for its thread."""
+        """Stop every server and wait for its thread; keep the PIMs' state if asked to."""
         for server in self.servers:
             server.shutdown()
             server.server_close()
+        if self.state_file:
+            save_state(self.state_file, self.servers[1:])  # the App's server comes first
+
+
+def save_state(path: Path, pim_servers: Sequence[Any]) -> None:
+    """Write the local PIMs' state (with the App's client secret: mode 600), atomically."""
+    first = pim_servers[0].app.extensions["devpim"].app
+    state = {
+        "client_id": first.client_id,
+        "client_secret": first.client_secret,
+        "pims": [
+            {
+                "pim": server.app.extensions["devpim"].snapshot(),
+                "catalogs": server.app.extensions["devpim_catalogs"].snapshot(),
+                "products": server.app.extensions["devpim_catalog"].snapshot(),
+            }
+            for server in pim_servers
+        ],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_suffix(".tmp")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        json.dump(state, file)
+    os.replace(draft, path)
+
+
+def load_state(path: Path | None) -> dict[str, Any]:
+    """The saved state, or {} (none yet, or unreadable: the local PIM starts anew)."""
+    if path is None or not path.exists():
+        return {}
+    try:
+        saved = json.loads(path.read_text())
+    except ValueError:
+        return {}
+    return saved if isinstance(saved, dict) else {}
 
 
 def start_local(
@@ -72,13 +130,19 @@ def start_local(
     pim_ports: Sequence[int] = (0,),
     app_config: Mapping[str, Any] | None = None,
     pim_config: Mapping[str, Any] | None = None,
+    state_file: Path | None = None,
 ) -> LocalSetup:
-    """Start local PIMs and the App registered in each of them; return their URLs."""
+    """Start local PIMs and the App registered in each of them; return their URLs.
+
+    With a `state_file`, the PIMs keep their state across restarts (the App's credentials, its
+    grant and token, catalogs, written products): a restart is not a revocation.
+    """
     app_server = bind(app_port)
     pim_servers = [bind(port) for port in pim_ports]
     app_url = f"http://{HOST}:{app_server.server_port}"
-    client_id = str(uuid.uuid4())
-    client_secret = secrets.token_urlsafe(32)
+    saved = load_state(state_file)
+    client_id = str(saved.get("client_id") or uuid.uuid4())
+    client_secret = str(saved.get("client_secret") or secrets.token_urlsafe(32))
 
     for index, server in enumerate(pim_servers):
         server.app = create_devpim(
@@ -92,6 +156,11 @@ def start_local(
                 **(pim_config or {}),
             }
         )
+        if index < len(saved.get("pims", [])):
+            kept = saved["pims"][index]
+            server.app.extensions["devpim"].restore(kept.get("pim", {}))
+            server.app.extensions["devpim_catalogs"].restore(kept.get("catalogs", []))
+            server.app.extensions["devpim_catalog"].restore(kept.get("products", {}))
     app = create_app(
         {
             "AKENEO_CLIENT_ID": client_id,
@@ -111,6 +180,7 @@ def start_local(
         pim_urls=[f"http://{HOST}:{s.server_port}" for s in pim_servers],
         app=app,
         servers=servers,
+        state_file=state_file,
     )
 
 

@@ -163,6 +163,16 @@ class Catalog:
             self._written[product_uuid] = product
         return 204 if current else 201
 
+    def snapshot(self) -> dict[str, dict[str, Any] | None]:
+        """The products the API wrote or deleted."""
+        with self._lock:
+            return dict(self._written)
+
+    def restore(self, saved: dict[str, dict[str, Any] | None]) -> None:
+        """Take back a snapshot."""
+        with self._lock:
+            self._written = dict(saved)
+
     def delete(self, product_uuid: str) -> bool:
         """Delete a product; False when there was none."""
         if self.get(product_uuid) is None:

@@ -355,6 +355,25 @@ class PimState:
             self.app.token = None
             self.app.granted = None
 
+    def snapshot(self) -> dict[str, Any]:
+        """What must outlive a restart of `make run`: the App's grant, token and notices."""
+        with self._lock:
+            return {
+                "granted": sorted(self.app.granted) if self.app.granted is not None else None,
+                "token": self.app.token,
+                "revoked_tokens": sorted(self.app.revoked_tokens),
+                "scope_requests": list(self.app.scope_requests),
+            }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Take back a snapshot (codes and connection tokens are short-lived: not kept)."""
+        with self._lock:
+            granted = saved.get("granted")
+            self.app.granted = frozenset(granted) if granted is not None else None
+            self.app.token = saved.get("token")
+            self.app.revoked_tokens = set(saved.get("revoked_tokens", []))
+            self.app.scope_requests = list(saved.get("scope_requests", []))
+
     def request_scopes(self, scopes: str) -> None:
         """Record the App's notice that it needs more scopes (shown on the home page)."""
         with self._lock:

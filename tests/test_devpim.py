@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
+import requests
 from cryptography import x509
 from flask.testing import FlaskClient
+
+from devpim.launch import start_local
 
 from .conftest import CLIENT_ID, CLIENT_SECRET, FakePim, make_pim
 
@@ -228,3 +233,34 @@ def test_scope_update_answers_ok_and_notifies(local_pim: FakePim, pim_http: Flas
     )
     assert answer.status_code == 200 and answer.json == "Ok"
     assert "write_products" in pim_http.get("/").get_data(as_text=True)
+
+
+@pytest.mark.server
+def test_a_restart_of_make_run_is_not_a_revocation(tmp_path: Path) -> None:
+    state_file = tmp_path / "instance" / "devpim.json"
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "k" * 40,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}",
+    }
+    first = start_local(app_config=config, state_file=state_file)
+    browser = requests.Session()
+    pim_port, app_port = first.pim_urls[0].rsplit(":", 1)[1], first.app_url.rsplit(":", 1)[1]
+    authorize = browser.get(f"{first.app_url}/activate", params={"pim_url": first.pim_urls[0]})
+    form = dict(re.findall(r'name="(scope|state)" value="([^"]*)"', authorize.text))
+    connected = browser.post(authorize.url.split("?")[0], data={**form, "decision": "allow"})
+    assert "ecommerce" in connected.text
+    client_id = first.app.extensions["akeneo_settings"].client_id
+    first.stop()
+    assert state_file.stat().st_mode & 0o777 == 0o600  # it holds the App's client secret
+
+    again = start_local(
+        app_port=int(app_port), pim_ports=[int(pim_port)], app_config=config, state_file=state_file
+    )
+    try:
+        assert again.app.extensions["akeneo_settings"].client_id == client_id
+        page = browser.get(f"{again.app_url}/")
+        assert page.status_code == 200 and "ecommerce" in page.text  # the token still works
+        assert "revoked" not in page.text
+    finally:
+        again.stop()
