@@ -98,7 +98,7 @@ def connections() -> None:
         )
 
 
-@akeneo.command("call")
+@akeneo.command("call", short_help="Call an API path and print what the PIM answers.")
 @click.argument("path")
 @click.option("--pim", "pim_url", help="Use this PIM's stored App token.")
 @click.option(
@@ -235,6 +235,10 @@ def notify_scopes(pim_url: str) -> None:
     """Tell PIM_URL that the App now needs AKENEO_SCOPES (its users are notified)."""
     origin = _origin(pim_url)
     scopes = current.settings().scopes
+    connection = _one_line(lambda: current.store().connection(origin))
+    if connection and not set(scopes) - set(connection.scopes):
+        echo(f"{origin} granted every scope of AKENEO_SCOPES already: nothing to ask.")
+        return
     _one_line(lambda: current.app_api(origin).notify_scopes(scopes))
     click.echo(
         f"{origin} was told the App needs: {' '.join(scopes)}. Its users grant them by opening "

@@ -25,6 +25,8 @@ class AppError(Exception):
 
     status = 500
     title = "Something went wrong"
+    #: the page's badge, when "Error <status>" is not the word for it
+    badge: str | None = None
     #: offer a "connect again" link on the error page
     retry = False
 
@@ -70,6 +72,7 @@ class ConnectionCancelled(AppError):
 
     status = 403
     title = "The connection was cancelled in the PIM"
+    badge = "Cancelled"
     retry = True
 
 
@@ -175,7 +178,15 @@ def wants_json() -> bool:
     )
 
 
-def _render(status: int, title: str, message: str, *, retry: bool, pim_url: str | None) -> Response:
+def _render(
+    status: int,
+    title: str,
+    message: str,
+    *,
+    retry: bool,
+    pim_url: str | None,
+    badge: str | None = None,
+) -> Response:
     if wants_json():
         response = jsonify(error=title, message=message, status=status)
     else:
@@ -187,6 +198,7 @@ def _render(status: int, title: str, message: str, *, retry: bool, pim_url: str 
                 message=message,
                 retry=retry,
                 pim_url=pim_url,
+                badge=badge,
             )
         )
     response.status_code = status
@@ -200,7 +212,12 @@ def register_error_handlers(app: Flask) -> None:
     def app_error(error: AppError) -> Response:
         log.info("refused status=%s reason=%s", error.status, type(error).__name__)
         return _render(
-            error.status, error.title, error.message, retry=error.retry, pim_url=error.pim_url
+            error.status,
+            error.title,
+            error.message,
+            retry=error.retry,
+            pim_url=error.pim_url,
+            badge=error.badge,
         )
 
     @app.errorhandler(HTTPException)

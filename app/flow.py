@@ -172,10 +172,19 @@ class Flow:
             raise FlowRefused("This connection attempt was already used. Start again from the PIM.")
 
     def _require_credentials(self) -> None:
-        if not self.settings.is_configured:
+        missing = [
+            name
+            for name, value in (
+                ("AKENEO_CLIENT_ID", self.settings.client_id),
+                ("AKENEO_CLIENT_SECRET", self.settings.client_secret),
+            )
+            if not value
+        ]
+        if missing:
             raise ConfigError(
-                "AKENEO_CLIENT_ID and AKENEO_CLIENT_SECRET are not set. Register the App in your "
-                "PIM (Connect > App Store > Create an App), then set both from what it shows."
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. Register "
+                "the App in your PIM (Connect > App Store > Create an App), then set "
+                f"{'it' if len(missing) == 1 else 'both'} from what it shows."
             )
 
 

@@ -18,7 +18,7 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from . import current
-from .errors import AppError, PimError, TokenRevoked
+from .errors import AppError, PimError, PimHttpError, TokenRevoked
 from .flow import CONNECTED_USER
 from .security import check_csrf
 from .tokens import NotConnected
@@ -80,6 +80,15 @@ def home() -> tuple[str, int] | str:
         except TokenRevoked:
             # the App was disconnected in the PIM (now marked so): offer to reconnect, never loop
             page["connection"] = current.store().connection(connection.pim_url)
+        except PimHttpError as error:
+            page["api_error"] = error.message
+            if error.pim_status == 403:
+                said = error.pim_message.rstrip(".")
+                page["api_error"] = (
+                    f"The PIM refused to list its channels: {said}. The App needs the "
+                    "read_channel_settings scope: ask the PIM for it above, or connect again."
+                )
+            status = error.status
         except PimError as error:
             page["api_error"] = error.message
             status = error.status

@@ -1,4 +1,6 @@
-"""Catalogs for Apps in the local PIM, as `../shared/akeneo-catalogs.md` specifies them.
+"""Catalogs for Apps in the local PIM, as Akeneo documents them
+(https://api.akeneo.com/apps/catalogs.html). The § numbers cite this project's specification,
+akeneo-catalogs.md in the shared/ folder beside the repository.
 
 - §1 endpoints: bodies, status codes and error texts; the order of checks of §1.1 (scopes, then
   existence and ownership as one 404, then validation 422, then a disabled catalog answering

@@ -39,8 +39,10 @@ class QuietHandler(WSGIRequestHandler):
     """Logs requests without their query string: a callback's query holds the authorization code."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """One line per request: method, path, status."""
-        self.log("info", '"%s %s" %s', self.command, self.path.split("?", 1)[0], code)
+        """One line per request: which server, method, path, status."""
+        label = getattr(self.server, "label", "")
+        path = self.path.split("?", 1)[0]
+        self.log("info", '%s"%s %s" %s', f"[{label}] " if label else "", self.command, path, code)
 
 
 def _not_ready(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -63,6 +65,8 @@ def bind(port: int = 0) -> BaseWSGIServer:
     """
     if port:
         with socket.socket() as probe:
+            # as werkzeug binds: a port in TIME_WAIT is free, one that something listens on not
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((HOST, port))
             except OSError as error:
@@ -139,6 +143,10 @@ def start_local(
     """
     app_server = bind(app_port)
     pim_servers = [bind(port) for port in pim_ports]
+    # their request lines are mixed in one terminal: each says which server wrote it
+    app_server.label = "app"  # type: ignore[attr-defined]
+    for index, server in enumerate(pim_servers, start=1):
+        server.label = "local PIM" if len(pim_servers) == 1 else f"local PIM {index}"  # type: ignore[attr-defined]
     app_url = f"http://{HOST}:{app_server.server_port}"
     saved = load_state(state_file)
     client_id = str(saved.get("client_id") or uuid.uuid4())

@@ -1,10 +1,11 @@
 """The local PIM's products: a seeded catalog, and the product endpoints of Akeneo's REST API.
 
-Bodies, status codes and error texts follow Akeneo's API reference (`../shared/akeneo-reference/
-responses.md`) and its server's own end-to-end tests: 201 with a Location on create, 204 with a
-Location on update, 204 on delete; list upserts take `application/vnd.akeneo.collection+json`
-(one JSON object a line, 100 at most: 413) and answer one NDJSON line per item, in order, a
-failed line never stopping the others; offset pages stop at 10,000 items (422: use search_after).
+Bodies, status codes and error texts follow Akeneo's API reference
+(https://api.akeneo.com/documentation/responses.html) and its server's own end-to-end tests: 201
+with a Location on create, 204 with a Location on update, 204 on delete; list upserts take
+`application/vnd.akeneo.collection+json` (one JSON object a line, 100 at most: 413) and answer
+one NDJSON line per item, in order, a failed line never stopping the others; offset pages stop
+at 10,000 items (422: use search_after).
 
 Products are generated from their number on demand, so a catalog of 10,000 realistic products
 (3 locales × 3 channels, 10 to 20 KB each) costs no memory until written to.

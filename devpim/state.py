@@ -1,6 +1,8 @@
 """What the local PIM remembers, in memory: its App, codes, tokens, signing key and user.
 
-It imitates a real Akeneo PIM as described in shared/akeneo-connect.md. One lock guards it all:
+It imitates a real Akeneo PIM as Akeneo documents Apps
+(https://api.akeneo.com/apps/authentication-and-authorization.html; this project's notes on it,
+akeneo-connect.md, sit in the shared/ folder beside the repository). One lock guards it all:
 this is a development tool for one person, not a server to scale.
 """
 

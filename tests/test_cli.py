@@ -76,8 +76,15 @@ def test_call_refuses_a_non_api_path_or_no_pim(app: Flask) -> None:
     assert code == 1 and "AKENEO_PIM_URL" in output
 
 
-def test_notify_scopes_posts_the_configured_scopes(app: Flask, user: PimUser, pim: FakePim) -> None:
+def test_notify_scopes_posts_the_configured_scopes(
+    tmp_path: Path, app: Flask, user: PimUser, pim: FakePim
+) -> None:
     user.connect()
+    code, output = run(app, "notify-scopes", "http://pim-a.test")
+    assert (code, pim.calls(SCOPES_UPDATE_PATH)) == (0, [])  # every scope granted: nothing asked
+    assert "nothing to ask" in output
+    narrow = create_app(app_config(tmp_path, AKENEO_SCOPES="read_channel_settings openid"))
+    PimUser(narrow.test_client(), pim).connect()  # the PIM now grants fewer scopes
     code, output = run(app, "notify-scopes", "http://pim-a.test")
     assert code == 0, output
     (sent,) = pim.calls(SCOPES_UPDATE_PATH)
@@ -229,3 +236,12 @@ def test_an_endpoint_the_local_pim_does_not_serve_is_named_not_a_reconnect(
     assert code == 1
     assert "(HTTP 404): The local PIM does not serve GET /api/rest/v1/locales" in output
     assert "no such resource or endpoint" in output
+
+
+def test_the_help_lists_every_command_in_full_sentences(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["akeneo", "--help"])
+    code, output = result.exit_code, result.output
+    assert code == 0
+    assert "call           Call an API path and print what the PIM answers." in output
+    for command in ("connections", "catalogs", "products", "notify-scopes", "forget", "rotate-key"):
+        assert f"  {command} " in output

@@ -107,3 +107,18 @@ def test_any_public_host_is_a_choice_the_app_warns_about_at_start(
     (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
     assert "any PIM with public addresses" in warning.getMessage()
     assert "mix up" in warning.getMessage()
+
+
+def test_the_unconfigured_page_names_only_what_is_missing(tmp_path: Path) -> None:
+    client = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": KEY,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}",
+            "AKENEO_CLIENT_ID": "an-id",
+        }
+    ).test_client()
+    response = client.get("/activate", query_string={"pim_url": "https://p.cloud.akeneo.com"})
+    assert response.status_code == 503
+    html = response.get_data(as_text=True)
+    assert "AKENEO_CLIENT_SECRET is not set" in html and "AKENEO_CLIENT_ID and" not in html

@@ -264,3 +264,24 @@ def test_a_restart_of_make_run_is_not_a_revocation(tmp_path: Path) -> None:
         assert "revoked" not in page.text
     finally:
         again.stop()
+
+
+@pytest.mark.server
+def test_each_request_line_says_which_server_wrote_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="werkzeug")
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "k" * 40,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}",
+    }
+    setup = start_local(app_config=config)
+    try:
+        requests.get(f"{setup.app_url}/healthz", timeout=5)
+        requests.get(f"{setup.pim_urls[0]}/", timeout=5)
+    finally:
+        setup.stop()
+    lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert any('[app] "GET /healthz" 200' in line for line in lines), lines
+    assert any('[local PIM] "GET /" 200' in line for line in lines), lines

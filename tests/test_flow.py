@@ -18,6 +18,7 @@ import responses
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
+from app import create_app
 from app.akeneo import TOKEN_PATH, USER_AGENT
 from app.config import DEFAULT_SCOPES
 from app.store import Store
@@ -27,6 +28,7 @@ from .conftest import (
     CLIENT_SECRET,
     FakePim,
     PimUser,
+    app_config,
     make_pim,
     plug,
     run_together,
@@ -249,6 +251,7 @@ def test_cancel_in_the_pim_shows_a_clear_page_with_a_retry(
     response = user.come_back(user.consent(user.activate(), decision="cancel"))
     assert response.status_code == 403
     assert "The connection was cancelled in the PIM" in page(response)
+    assert "Cancelled" in page(response) and "Error 403" not in page(response)  # a choice
     assert "access_denied" in page(response)
     assert "Connect again" in page(response)
     assert pim.calls(TOKEN_PATH) == []
@@ -647,3 +650,22 @@ def test_names_and_emails_from_the_pim_are_kept_to_a_sane_length(
     assert connection is not None and connection.user is not None
     assert connection.user.name == "N" * 100
     assert connection.user.email is None  # a cut address would be a wrong one
+
+
+def test_an_error_page_names_the_pim(user: PimUser, pim: FakePim) -> None:
+    pim.answer("POST", TOKEN_PATH, status=500, body={"message": "boom"})
+    response = user.connect()
+    assert response.status_code == 502
+    assert f'<code id="error-pim">{pim.url}</code>' in page(response)
+
+
+def test_a_channel_list_refused_for_a_scope_names_the_scope(tmp_path: Path, pim: FakePim) -> None:
+    app = create_app(app_config(tmp_path, AKENEO_SCOPES="read_products openid"))
+    browser = app.test_client()
+    PimUser(browser, pim).connect()
+    html = page(browser.get("/"))
+    assert (
+        "The PIM refused to list its channels: Access forbidden. You are not allowed to list "
+        in html
+    )
+    assert "needs the read_channel_settings scope" in html and ".." not in html

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.config import DEFAULT_SCOPES
-from devpim.launch import LocalSetup
+from devpim.launch import LocalSetup, start_local
+
+from ..conftest import SECRET_KEY
 
 pytestmark = pytest.mark.browser
 
@@ -143,3 +146,44 @@ def test_configure_the_catalog_in_the_pim_and_see_its_products(
     assert page.text_content("#catalog-state") == "Disabled"
     assert "The catalog is disabled" in page.text_content("#catalog-notice")
     assert page.locator("#preview").count() == 0
+
+
+def test_new_scopes_after_a_restart_go_through_the_notice_and_the_pims_consent(
+    page: Any, tmp_path: Path
+) -> None:
+    state_file = tmp_path / "devpim.json"
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "AKENEO_SCOPES": "read_channel_settings openid profile",
+    }
+    first = start_local(app_config=config, state_file=state_file)
+    pim_url, app_url = first.pim_urls[0], first.app_url
+    connect(page, pim_url, app_url)
+    first.stop()
+
+    # the developer adds a scope and restarts `make run`: same PIM, same App registration
+    wider = {**config, "AKENEO_SCOPES": "read_channel_settings read_products openid profile"}
+    ports = {
+        "app_port": int(app_url.rsplit(":", 1)[1]),
+        "pim_ports": [int(pim_url.rsplit(":", 1)[1])],
+    }
+    second = start_local(**ports, app_config=wider, state_file=state_file)
+    try:
+        page.goto(f"{app_url}/")
+        assert "read_products" in page.text_content("#missing-scopes")
+        page.click("#missing-scopes button")
+        assert "The PIM was told" in page.text_content("#flash")
+
+        page.goto(pim_url)
+        assert "read_products" in page.text_content("#scope-requests")
+        page.click("#open-app")  # the user opens the App again: consent for the new scope
+        page.wait_for_selector("#requested-scopes")
+        assert "read_products" in page.locator("#requested-scopes li").all_text_contents()
+        page.click("#allow")
+        page.wait_for_url(f"{app_url}/")
+        assert "read_products" in page.text_content("#scopes")
+        assert page.locator("#missing-scopes").count() == 0
+    finally:
+        second.stop()
