@@ -14,7 +14,7 @@ from dotenv import dotenv_values
 from app.errors import AppError
 from app.logs import configure_logging
 
-from .launch import ROOT, PortBusy, bind, start_local
+from .launch import ROOT, PortBusy, bind, die_with_parent, start_local
 
 # the local PIM's memory between two `make run`s (`make reset-pim` forgets it)
 STATE_FILE = ROOT / "instance" / "devpim.json"
@@ -43,8 +43,11 @@ def serve(port: int, pim_port: int) -> None:
     """The App (alone when AKENEO_CLIENT_ID is set, else with a local PIM) until stopped."""
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     logging.getLogger().setLevel(logging.INFO)  # the servers' request lines too
-    # `kill` (SIGTERM, as from `make` or a supervisor) stops as Ctrl+C does
+    # `kill` (SIGTERM, as from a supervisor) stops as Ctrl+C does; and when `make` itself is
+    # killed, the kernel sends us SIGTERM too (Linux): no server is left behind
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if sys.platform == "linux":
+        die_with_parent()
 
     if os.environ.get("AKENEO_CLIENT_ID") or dotenv_values(".env").get("AKENEO_CLIENT_ID"):
         # real PIM mode: only the App, configured from the environment and .env

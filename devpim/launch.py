@@ -199,7 +199,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Linux: the server gets SIGTERM when the process that started it dies, so none is left behind
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -222,7 +222,7 @@ def start_gunicorn(
             env={**os.environ, **env, "BIND": f"{HOST}:{port}", "WEB_CONCURRENCY": str(workers)},
             stdout=output,
             stderr=output,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
     finally:
         if log:
