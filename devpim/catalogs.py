@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, request
 
-from .products import CATEGORIES, CHANNELS, COLORS, FAMILIES, LOCALES, Catalog
+from .products import CATEGORIES, CHANNELS, FAMILIES, LOCALES, Catalog
 
 KNOWN_META_SCHEMAS = tuple(
     f"https://api.akeneo.com/mapping/product/{version}/schema"
@@ -437,23 +437,16 @@ def catalog_routes(
         catalog = catalogs().get(catalog_id)
         if catalog is None:
             return Response("This catalog does not exist in this PIM.", status=404), 404
-        families: list[str] = next(
-            (c["value"] for c in catalog.criteria if c.get("field") == "family"), []
-        )
-        categories: list[str] = next(
-            (c["value"] for c in catalog.criteria if c.get("field") == "categories"), []
-        )
         return render_template(
             "pim_catalog.html",
             catalog=catalog,
             families=FAMILIES,
-            chosen_families=families,
+            chosen_families=_chosen(catalog, "family"),
             categories=CATEGORIES,
-            chosen_categories=categories,
+            chosen_categories=_chosen(catalog, "categories"),
             sources=SOURCES,
             locales=LOCALES,
             channels=CHANNELS,
-            colors=COLORS,
             enabled_only=any(c.get("field") == "enabled" for c in catalog.criteria),
         ), 200
 
@@ -490,6 +483,11 @@ def _not_found(catalog_id: str) -> tuple[Response, int]:
     return jsonify(
         code=404, message=f'Catalog "{catalog_id}" does not exist or you can\'t access it.'
     ), 404
+
+
+def _chosen(catalog: AppCatalog, field_name: str) -> list[str]:
+    """The values of the catalog's `IN` criterion on `field_name` (none: every value)."""
+    return next((c["value"] for c in catalog.criteria if c.get("field") == field_name), [])
 
 
 def _not_in_selection(catalog_id: str, product_uuid: str) -> tuple[Response, int]:
