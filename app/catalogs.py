@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ CATALOGS_PATH = "/api/rest/v1/catalogs"
 SCHEMA_FILE = Path(__file__).with_name("product_schema.json")
 CATALOG_SCOPES = ("read_catalogs", "write_catalogs", "delete_catalogs", "read_products")
 MEDIA_PREFIX = "/api/rest/v1/media-files/"
+CLAIM_WAIT = 10.0  # seconds a request waits for another one creating the catalog
 MAX_MEDIA_BYTES = 10 * 1024 * 1024
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
@@ -101,15 +103,7 @@ class Catalogs:
         """
         found = self._named()
         if found is None:
-            created = CatalogInfo.from_json(
-                self.api.request("POST", CATALOGS_PATH, json={"name": self.name}), self.pim_url
-            )
-            log.info("catalog created pim=%s catalog=%s", self.pim_url, created.id)
-            # two connections at once may each have made one: all agree on the lowest id, and
-            # each removes its own twin
-            found = self._named() or created
-            if found.id != created.id:
-                self._delete_twin(created.id)
+            found = self._create_once()
         # any 2xx is success: the PIM has answered 200, 201 and 204 here over the years (§1.8)
         self.api.send(
             "PUT", f"{CATALOGS_PATH}/{found.id}/mapping-schemas/product", json=self.schema
@@ -121,12 +115,30 @@ class Catalogs:
         named = [c for c in self.all() if c.name == self.name]
         return min(named, key=lambda c: c.id) if named else None
 
-    def _delete_twin(self, catalog_id: str) -> None:
+    def _create_once(self) -> CatalogInfo:
+        """Create the catalog; when several requests (workers, instances) get here at once, one
+        creates it and the others wait for it: the claim is a row in the shared database."""
+        if not self.store.claim_catalog(self.pim_url):
+            deadline = time.monotonic() + CLAIM_WAIT
+            while time.monotonic() < deadline:
+                time.sleep(0.2)
+                if found := self._named():
+                    return found
+            raise PimError(
+                "Another request is creating the App's catalog in this PIM; reload in a moment.",
+                pim_url=self.pim_url,
+            )
         try:
-            self.api.send("DELETE", f"{CATALOGS_PATH}/{quote(catalog_id)}")
-            log.info("duplicate catalog removed pim=%s catalog=%s", self.pim_url, catalog_id)
-        except PimHttpError as error:  # without delete_catalogs: a spare catalog, no harm
-            log.warning("duplicate catalog kept pim=%s status=%s", self.pim_url, error.pim_status)
+            # asked again with the claim held: another request may have made it meanwhile
+            if found := self._named():
+                return found
+            created = CatalogInfo.from_json(
+                self.api.request("POST", CATALOGS_PATH, json={"name": self.name}), self.pim_url
+            )
+        finally:
+            self.store.release_catalog_claim(self.pim_url)
+        log.info("catalog created pim=%s catalog=%s", self.pim_url, created.id)
+        return created
 
     def get(self, catalog_id: str) -> CatalogInfo | None:
         """The catalog, or None when the PIM no longer has it (deleted with a disconnect)."""

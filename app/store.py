@@ -52,6 +52,7 @@ from .identity import User
 log = logging.getLogger(__name__)
 
 STATE_TTL = timedelta(minutes=10)
+CLAIM_TTL = timedelta(seconds=30)
 
 
 class Base(DeclarativeBase):
@@ -122,6 +123,15 @@ class CatalogRow(Base):
     pim_url: Mapped[str] = mapped_column(String(2048), primary_key=True)
     catalog_id: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CatalogClaimRow(Base):
+    """A request creating the App's catalog in a PIM right now: one at a time per PIM."""
+
+    __tablename__ = "catalog_claims"
+
+    pim_url: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ConnectionTokenRow(Base):
@@ -394,6 +404,28 @@ class Store:
         with self._session() as db:
             result = db.execute(delete(ConnectionRow).where(ConnectionRow.pim_url == pim_url))
             return bool(getattr(result, "rowcount", 0))
+
+    def claim_catalog(self, pim_url: str) -> bool:
+        """True for the one request that may create the catalog in `pim_url` now (a claim older
+        than CLAIM_TTL, left by a crashed request, is taken over)."""
+        now = _now()
+        try:
+            with self.engine.begin() as db:
+                db.execute(
+                    delete(CatalogClaimRow).where(
+                        CatalogClaimRow.pim_url == pim_url,
+                        CatalogClaimRow.claimed_at < now - CLAIM_TTL,
+                    )
+                )
+                db.execute(insert(CatalogClaimRow).values(pim_url=pim_url, claimed_at=now))
+        except IntegrityError:
+            return False
+        return True
+
+    def release_catalog_claim(self, pim_url: str) -> None:
+        """The catalog is made (or could not be): others may go on."""
+        with self.engine.begin() as db:
+            db.execute(delete(CatalogClaimRow).where(CatalogClaimRow.pim_url == pim_url))
 
     def catalog_id(self, pim_url: str) -> str | None:
         """The id of the App's catalog in `pim_url`, if the App made sure of one."""

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text, update
 from app import create_app
 from app.errors import ConfigError, TokenUnreadable
 from app.identity import User
-from app.store import BrowserSessionRow, SpentStateRow, Store
+from app.store import BrowserSessionRow, CatalogClaimRow, SpentStateRow, Store
 
 from .conftest import FakePim, PimUser, app_config, run_together
 
@@ -255,3 +255,16 @@ def test_an_unwritable_database_folder_is_one_clear_error(tmp_path: Path) -> Non
     (folder / "akeneo-app.db").mkdir()  # a file that cannot be opened: as a bad mount would be
     with pytest.raises(ConfigError, match="cannot be opened for writing.*mount a volume"):
         Store(f"sqlite:///{folder / 'akeneo-app.db'}", [KEY])
+
+
+def test_one_request_at_a_time_may_create_a_pims_catalog(store: Store) -> None:
+    assert store.claim_catalog(PIM) is True
+    assert store.claim_catalog(PIM) is False  # another worker waits for it
+    assert store.claim_catalog("https://other.example.com") is True
+    store.release_catalog_claim(PIM)
+    assert store.claim_catalog(PIM) is True
+    with store.engine.begin() as db:  # a request that crashed with its claim held
+        db.execute(
+            update(CatalogClaimRow).values(claimed_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    assert store.claim_catalog(PIM) is True
