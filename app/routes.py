@@ -76,7 +76,6 @@ def home() -> tuple[str, int] | str:
         try:
             page["channels"] = [str(channel.get("code", "?")) for channel in listing]
             page["channels_cut"] = listing.cut
-            page["catalog"] = current.catalogs(connection.pim_url).view(limit=PREVIEW_SIZE)
         except TokenRevoked:
             # the App was disconnected in the PIM (now marked so): offer to reconnect, never loop
             page["connection"] = current.store().connection(connection.pim_url)
@@ -92,6 +91,12 @@ def home() -> tuple[str, int] | str:
         except PimError as error:
             page["api_error"] = error.message
             status = error.status
+    if not page["connection"].revoked:
+        # apart from the channels: the catalog explains its own failures, a channel error not
+        try:
+            page["catalog"] = current.catalogs(connection.pim_url).view(limit=PREVIEW_SIZE)
+        except TokenRevoked:
+            page["connection"] = current.store().connection(connection.pim_url)
     if page["connection"].revoked:
         status = 401
     return render_template("connected.html", **page), status

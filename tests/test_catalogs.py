@@ -413,3 +413,12 @@ def test_a_duplicated_catalog_is_a_disabled_copy(api_of: Any, pim: FakePim, user
     assert (copy.json["name"], copy.json["enabled"]) == ("Copy", False)
     duplicated = catalogs_of(pim).get(copy.json["id"])
     assert duplicated is not None and duplicated.criteria == original.criteria
+
+
+def test_a_refused_channel_list_leaves_the_catalog_shown(tmp_path: Path, pim: FakePim) -> None:
+    scopes = "read_catalogs write_catalogs read_products openid"  # no read_channel_settings
+    browser = create_app(app_config(tmp_path, AKENEO_SCOPES=scopes)).test_client()
+    PimUser(browser, pim).connect()
+    home = page(browser.get("/"))
+    assert "needs the read_channel_settings scope" in home
+    assert 'id="catalog-state">Disabled' in home
