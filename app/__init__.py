@@ -13,6 +13,7 @@ from flask import Flask
 
 from . import current, routes
 from .akeneo import AkeneoClient
+from .catalogs import load_schema
 from .cli import register_cli
 from .config import Settings
 from .errors import register_error_handlers
@@ -56,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[current.SETTINGS] = settings
     app.extensions[current.CLIENT] = client
     app.extensions[current.STORE] = store
+    app.extensions[current.SCHEMA] = load_schema()  # what the App asks of each product
     app.extensions[current.FLOW] = Flow(settings, client, IdTokenVerifier(client.public_key), store)
 
     register_security(app, settings)

@@ -147,27 +147,15 @@ class AkeneoClient:
             raise PimError("The PIM's OpenID public key is not a PEM key.", pim_url=pim_url)
         return pem
 
-    def call(
-        self,
-        method: str,
-        pim_url: str,
-        path: str,
-        *,
-        what: str,
-        token: str | None = None,
-        deadline: float | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        """Send one request to a PIM and return its JSON (see send()).
+    def call(self, method: str, pim_url: str, path: str, *, what: str, **kwargs: Any) -> Any:
+        """Send one request to a PIM and return its JSON; `kwargs` as for send().
 
         For the App endpoints (token, key): 1 MB at most, and one retry, not four: a user waits
         on them, with a code that dies in 30 s.
         """
         kwargs.setdefault("max_bytes", MAX_BODY)
         kwargs.setdefault("retries", 1)
-        return self.send(
-            method, pim_url, path, what=what, token=token, deadline=deadline, **kwargs
-        ).json(what)
+        return self.send(method, pim_url, path, what=what, **kwargs).json(what)
 
     def send(
         self,
@@ -379,8 +367,8 @@ class _Dropped(Exception):
 
 def _never_sent(error: requests.ConnectionError) -> bool:
     # refused or unreachable while connecting: nothing was sent, so even a POST may try again
-    text = str(error)
-    return "NewConnectionError" in text or "Failed to establish" in text
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def _backoff(attempt: int) -> float:

@@ -242,7 +242,9 @@ class Listing:
         max_seconds: float | None,
     ) -> None:
         self.api = api
-        #: the page the next read starts from; None once the PIM said there is no next page
+        #: the page the next read starts from; None once the PIM said there is no next page. It
+        #: moves a page at a time: after a cut by `max_items` in the middle of a page, resuming
+        #: starts at the following page (cut on a page boundary to lose nothing)
         self.next_path: str | None = first_path
         #: why reading stopped before the end ("items", "pages" or "time"), else None
         self.cut: str | None = None

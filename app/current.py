@@ -6,7 +6,7 @@ from flask import current_app
 
 from .akeneo import AkeneoClient
 from .api import PimApi
-from .catalogs import Catalogs, load_schema
+from .catalogs import Catalogs
 from .config import Settings
 from .flow import Flow
 from .store import Store
@@ -47,7 +47,5 @@ def app_api(pim_url: str) -> PimApi:
 
 def catalogs(pim_url: str) -> Catalogs:
     """The App's catalog in `pim_url` (its API with the App token, the store, the schema)."""
-    schema = current_app.extensions.get(SCHEMA)
-    if schema is None:
-        schema = current_app.extensions[SCHEMA] = load_schema()
+    schema = current_app.extensions[SCHEMA]
     return Catalogs(app_api(pim_url), store(), settings().catalog_name, schema)
