@@ -10,6 +10,7 @@ import ctypes
 import errno
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -141,8 +142,15 @@ def start_local(
     With a `state_file`, the PIMs keep their state across restarts (the App's credentials, its
     grant and token, catalogs, written products): a restart is not a revocation.
     """
-    app_server = bind(app_port)
-    pim_servers = [bind(port) for port in pim_ports]
+    servers: list[BaseWSGIServer] = []
+    try:
+        for port in (app_port, *pim_ports):
+            servers.append(bind(port))
+    except OSError:
+        for server in servers:  # a busy port: free the ones already taken
+            server.server_close()
+        raise
+    app_server, *pim_servers = servers
     # their request lines are mixed in one terminal: each says which server wrote it
     app_server.label = "app"  # type: ignore[attr-defined]
     for index, server in enumerate(pim_servers, start=1):
@@ -180,7 +188,6 @@ def start_local(
     )
     app_server.app = app
 
-    servers = [app_server, *pim_servers]
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     return LocalSetup(
@@ -193,10 +200,29 @@ def start_local(
 
 
 def free_port() -> int:
-    """A loopback port free right now."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
+    """A loopback port free right now, below the kernel's ephemeral range.
+
+    A port from the ephemeral range (what binding port 0 gives) can be handed to any outgoing
+    connection between now and the moment a server binds it; one below it cannot.
+    """
+    low = _ephemeral_low()
+    for _ in range(100):
+        port = random.randrange(max(1024, low - 20_000), low)
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    raise PortBusy(low)
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default; other systems start theirs higher
 
 
 def die_with_parent() -> None:

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -30,6 +29,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from devpim import create_devpim
+from devpim.launch import free_port
 from devpim.state import PimState
 
 CLIENT_ID = "4b1e0b5c-app-client-id"
@@ -283,7 +283,7 @@ class PostgresServer:
 
     def __init__(self, bindir: Path, root: Path) -> None:
         self.bindir, self.root = bindir, root
-        self.port = _free_port()
+        self.port = free_port()
         self.data = root / "data"
         # the server refuses to run as root: hand it to the postgres (or nobody) user
         self.prefix: list[str] = []
@@ -336,12 +336,6 @@ class PostgresServer:
         ) as db:
             db.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql+psycopg://app@127.0.0.1:{self.port}/{name}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _user_exists(name: str) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.config import DEFAULT_SCOPES
-from devpim.launch import LocalSetup, start_local
+from devpim.launch import LocalSetup, free_port, start_local
 
 from ..conftest import SECRET_KEY
 
@@ -158,17 +158,15 @@ def test_new_scopes_after_a_restart_go_through_the_notice_and_the_pims_consent(
         "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
         "AKENEO_SCOPES": "read_channel_settings openid profile",
     }
-    first = start_local(app_config=config, state_file=state_file)
+    # fixed ports, as `make run` has (free_port: none an outgoing connection can take meanwhile)
+    ports: dict[str, Any] = {"app_port": free_port(), "pim_ports": [free_port()]}
+    first = start_local(**ports, app_config=config, state_file=state_file)
     pim_url, app_url = first.pim_urls[0], first.app_url
     connect(page, pim_url, app_url)
     first.stop()
 
     # the developer adds a scope and restarts `make run`: same PIM, same App registration
     wider = {**config, "AKENEO_SCOPES": "read_channel_settings read_products openid profile"}
-    ports = {
-        "app_port": int(app_url.rsplit(":", 1)[1]),
-        "pim_ports": [int(pim_url.rsplit(":", 1)[1])],
-    }
     second = start_local(**ports, app_config=wider, state_file=state_file)
     try:
         page.goto(f"{app_url}/")
