@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import current, routes
+from . import current, routes, sync_views
 from .akeneo import AkeneoClient
 from .catalogs import load_schema
 from .cli import register_cli
@@ -27,6 +27,8 @@ from .logs import (
 )
 from .security import register_security
 from .store import Store
+from .sync_store import SyncStore
+from .tasks import celery_init_app
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +55,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         on_call=record_pim_time if settings.server_timing else None,
     )
     store = Store(settings.database_url, settings.encryption_keys)
-    store.create_schema()
+    store.create_schema()  # the sync's tables too (SyncStore's rows share the App's metadata)
     app.extensions[current.SETTINGS] = settings
     app.extensions[current.CLIENT] = client
     app.extensions[current.STORE] = store
     app.extensions[current.SCHEMA] = load_schema()  # what the App asks of each product
+    app.extensions[current.SYNC_STORE] = SyncStore(store.engine)
+    celery_init_app(app, settings)
     app.extensions[current.FLOW] = Flow(settings, client, IdTokenVerifier(client.public_key), store)
 
     register_security(app, settings)
@@ -65,6 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if settings.server_timing:
         register_server_timing(app)
     app.register_blueprint(routes.bp)
+    app.register_blueprint(sync_views.bp)
     register_error_handlers(app)
     register_cli(app)
     return app

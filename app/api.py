@@ -168,19 +168,24 @@ class PimApi:
         max_items: int | None = None,
         max_pages: int | None = None,
         max_seconds: float | None = None,
+        of: type[dict[str, Any]] | type[str] = dict,
     ) -> Listing:
         """The items of a paginated list, following `_links.next` on this PIM only.
 
         `search_after=True` asks for Akeneo's cursor pagination: the way to read big product
         lists (offset pages get slower the further they go, and stop at 10,000 items).
+        `of=str` reads a list of strings (a catalog's `product-uuids`) instead of objects.
         """
         query = dict(params or {})
         if search_after:
             query["pagination_type"] = "search_after"
         query["limit"] = str(limit)
-        return Listing(self, f"{path}?{urlencode(query)}", max_items, max_pages, max_seconds)
+        first = f"{path}?{urlencode(query)}"
+        return Listing(self, first, max_items, max_pages, max_seconds, of=of)
 
-    def resume(self, next_path: str, **bounds: Any) -> Listing:
+    def resume(
+        self, next_path: str, of: type[dict[str, Any]] | type[str] = dict, **bounds: Any
+    ) -> Listing:
         """Go on reading a list from a Listing's `next_path` (after an error, or a cut)."""
         return Listing(
             self,
@@ -188,6 +193,7 @@ class PimApi:
             bounds.get("max_items"),
             bounds.get("max_pages"),
             bounds.get("max_seconds"),
+            of=of,
         )
 
 
@@ -230,6 +236,22 @@ def _item_results(body: bytes, offset: int, pim_url: str) -> list[ItemResult]:
     return results
 
 
+class ListUnavailable(PimError):
+    """The PIM answered 200 with its reason instead of a list (a disabled catalog, §2.1)."""
+
+    def __init__(self, reason: str, *, pim_url: str | None) -> None:
+        super().__init__(f"The PIM gives no list: {reason}", pim_url=pim_url)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: its items, and the path of the next page (None on the last)."""
+
+    items: list[Any]
+    next_path: str | None
+
+
 class Listing:
     """A paginated list read as it is iterated; once done, `cut` says if a bound stopped it."""
 
@@ -240,6 +262,8 @@ class Listing:
         max_items: int | None,
         max_pages: int | None,
         max_seconds: float | None,
+        *,
+        of: type[dict[str, Any]] | type[str] = dict,
     ) -> None:
         self.api = api
         #: the page the next read starts from; None once the PIM said there is no next page. It
@@ -249,15 +273,27 @@ class Listing:
         #: why reading stopped before the end ("items", "pages" or "time"), else None
         self.cut: str | None = None
         self.max_items, self.max_pages, self.max_seconds = max_items, max_pages, max_seconds
+        self.item_type = of
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        deadline = None if self.max_seconds is None else time.monotonic() + self.max_seconds
-        seen: set[str] = set()
-        count = pages = 0
-        while self.next_path:
-            if self.max_items is not None and count >= self.max_items:
+    def __iter__(self) -> Iterator[Any]:
+        count = 0
+        for page in self.pages():
+            for item in page.items:
+                if self.max_items is not None and count >= self.max_items:
+                    self.cut = "items"
+                    return
+                count += 1
+                yield item
+            if self.max_items is not None and count >= self.max_items and self.next_path:
                 self.cut = "items"  # and no page read for an item nobody will take
                 return
+
+    def pages(self) -> Iterator[Page]:
+        """The list a page at a time: for a caller that saves its place after each page."""
+        deadline = None if self.max_seconds is None else time.monotonic() + self.max_seconds
+        seen: set[str] = set()
+        pages = 0
+        while self.next_path:
             if self.max_pages is not None and pages >= self.max_pages:
                 self.cut = "pages"
                 return
@@ -270,31 +306,30 @@ class Listing:
                     pim_url=self.api.pim_url,
                 )
             seen.add(self.next_path)
-            page = self.api.get(self.next_path, deadline=deadline)
+            body = self.api.get(self.next_path, deadline=deadline)
             pages += 1
-            items, self.next_path = self._read_page(page)
-            for item in items:
-                if self.max_items is not None and count >= self.max_items:
-                    self.cut = "items"
-                    return
-                count += 1
-                yield item
+            page = self._read_page(body)
+            self.next_path = page.next_path
+            yield page
 
-    def _read_page(self, page: Any) -> tuple[list[dict[str, Any]], str | None]:
+    def _read_page(self, page: Any) -> Page:
         """A page's items and the path of the next page, or PimError if it is not a list page."""
         embedded = page.get("_embedded") if isinstance(page, dict) else None
+        if isinstance(page, dict) and embedded is None and ("error" in page or "message" in page):
+            reason = page.get("error") or page.get("message")
+            raise ListUnavailable(str(reason)[:300], pim_url=self.api.pim_url)
         items = embedded.get("items") if isinstance(embedded, dict) else None
         links = page.get("_links") if isinstance(page, dict) else None
         next_link = links.get("next") if isinstance(links, dict) else None
         href = next_link.get("href") if isinstance(next_link, dict) else None
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        if not isinstance(items, list) or not all(isinstance(i, self.item_type) for i in items):
             raise PimError(
                 "The PIM's answer is not a list page (no list of items).",
                 pim_url=self.api.pim_url,
             )
         if href is not None and not isinstance(href, str):
             raise PimError("The PIM's next page link is malformed.", pim_url=self.api.pim_url)
-        return items, self._same_origin_path(href) if href else None
+        return Page(items, self._same_origin_path(href) if href else None)
 
     def _same_origin_path(self, href: str) -> str:
         # a relative link is the PIM's own; an absolute one must name the PIM's origin: the

@@ -196,6 +196,16 @@ class Catalogs:
         notice = None if page.products or after else EMPTY_NOTICE
         return CatalogView(catalog, configure, page.products, page.next_cursor, notice)
 
+    def copied_view(
+        self, catalog_id: str, products: list[dict[str, Any]], per_page: int
+    ) -> CatalogView:
+        """A page of the sync's copy (`products`: one more than `per_page` if there is more)."""
+        catalog = CatalogInfo(catalog_id, self.name, enabled=True)
+        page, more = products[:per_page], len(products) > per_page
+        cursor = str(page[-1]["uuid"]) if more and page else None
+        notice = None if products else "The last sync found no product in the catalog."
+        return CatalogView(catalog, self.configure_url(catalog_id), page, cursor, notice)
+
     def fetch_media(self, url: str) -> tuple[bytes, str]:
         """An image of this PIM's media files (the `uri` targets), with the App's token.
 

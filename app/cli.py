@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +21,9 @@ from .api import PimApi
 from .catalogs import Catalogs, explain_unusable
 from .errors import AppError
 from .pim_url import PimUrlPolicy, normalise
+from .sync import describe
+from .sync_store import FINISHED, QUEUED
+from .tasks import start_sync
 from .tokens import AppToken, ConnectionToken, StaticToken, TokenSource
 
 akeneo = AppGroup("akeneo", help="The App's connections to Akeneo PIMs.")
@@ -227,6 +231,42 @@ def _print_mapped(catalogs: Catalogs, limit: int, every_page: bool) -> None:
         if not every_page or not page.next_cursor:
             return
         after = page.next_cursor
+
+
+@akeneo.command("sync")
+@click.option("--pim", "pim_url", help="A connected PIM (default: every connected PIM).")
+@click.option("--full", is_flag=True, help="Read every product again, not only the changed.")
+@click.option("--wait", is_flag=True, help="Wait for the workers to finish; exit 1 on a failure.")
+def sync(pim_url: str | None, full: bool, wait: bool) -> None:
+    """Queue a sync of the App's catalog for the workers (celery -A app.tasks worker)."""
+    store = current.store()
+    origins = [_origin(pim_url)] if pim_url else [c.pim_url for c in store.connections()]
+    if not origins:
+        raise click.ClickException("No PIM is connected yet.")
+    for origin in origins:
+        if not store.catalog_id(origin):
+            _one_line(lambda: current.catalogs(origin).ensure())  # noqa: B023 - called at once
+        queued = start_sync(origin, full=full)
+        echo(f"{origin}  {'queued' if queued else 'already queued or running'}")
+    if wait and not all(_wait_for(origin) for origin in origins):
+        raise SystemExit(1)
+
+
+def _wait_for(origin: str) -> bool:
+    """Print the sync's progress until it ends; True when it finished."""
+    said, hinted, started = "", False, time.monotonic()
+    while True:
+        status = current.sync_store().status(origin)
+        text = describe(status)
+        if text != said:
+            echo(f"{origin}  {text}")
+            said = text
+        if status is None or not status.active:
+            return status is not None and status.state == FINISHED
+        if status.state == QUEUED and not hinted and time.monotonic() - started > 30:
+            click.echo("No worker has taken the sync yet: is `celery -A app.tasks worker` running?")
+            hinted = True
+        time.sleep(1)
 
 
 @akeneo.command("notify-scopes")

@@ -85,6 +85,10 @@ class Settings:
     server_timing: bool = False
     testing: bool = False
     token_key_given: bool = False
+    #: where sync jobs wait for a worker; None: the App's own database (kombu's SQL transport)
+    celery_broker_url: str | None = None
+    #: seconds between two periodic syncs of every connection (0: no periodic sync)
+    sync_interval: int = 900
     #: what the App should say once logging is set up (a generated key, a wide host policy)
     warnings: tuple[str, ...] = ()
 
@@ -155,6 +159,8 @@ class Settings:
             connection=_connection(values),
             access_token=_text(values, "AKENEO_ACCESS_TOKEN"),
             server_timing=_flag(values, "SERVER_TIMING", False),
+            celery_broker_url=_text(values, "CELERY_BROKER_URL"),
+            sync_interval=_seconds(values, "AKENEO_SYNC_INTERVAL", 900),
             testing=_flag(values, "TESTING", False),
             warnings=tuple(warnings),
         )
@@ -218,6 +224,18 @@ def _megabytes(values: Mapping[str, Any], name: str, default: int) -> int:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= 1024:
         raise ConfigError(f"{name} must be a number of megabytes from 1 to 1024, not {raw!r}.")
+    return int(raw)
+
+
+def _seconds(values: Mapping[str, Any], name: str, default: int) -> int:
+    raw = _text(values, name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not (int(raw) == 0 or 10 <= int(raw) <= 7 * 86400):
+        raise ConfigError(
+            f"{name} must be a number of seconds from 10 to 604800 (a week), or 0 for never; "
+            f"not {raw!r}."
+        )
     return int(raw)
 
 

@@ -10,6 +10,7 @@ from .catalogs import Catalogs
 from .config import Settings
 from .flow import Flow
 from .store import Store
+from .sync_store import SyncStore
 from .tokens import AppToken
 
 # keys in app.extensions
@@ -18,6 +19,8 @@ CLIENT = "akeneo_client"
 STORE = "akeneo_store"
 FLOW = "akeneo_flow"
 SCHEMA = "akeneo_product_schema"
+SYNC_STORE = "akeneo_sync_store"
+CELERY = "celery"  # as in Flask's Celery example
 
 
 def settings() -> Settings:
@@ -33,6 +36,11 @@ def client() -> AkeneoClient:
 def store() -> Store:
     """The App's store."""
     return current_app.extensions[STORE]  # type: ignore[no-any-return]
+
+
+def sync_store() -> SyncStore:
+    """Where each PIM's sync stands, and the products it copied."""
+    return current_app.extensions[SYNC_STORE]  # type: ignore[no-any-return]
 
 
 def flow() -> Flow:

@@ -21,6 +21,8 @@ from . import current
 from .errors import AppError, PimError, PimHttpError, TokenRevoked
 from .flow import CONNECTED_USER
 from .security import check_csrf
+from .sync_views import status_for_page
+from .tasks import start_sync
 from .tokens import NotConnected
 
 log = logging.getLogger(__name__)
@@ -45,10 +47,13 @@ def callback() -> Response:
     """Callback URL: the PIM comes back with ?code=…&state=… (or ?error=…)."""
     connection = current.flow().finish(session, request.args)
     try:
-        current.catalogs(connection.pim_url).ensure()
+        catalog = current.catalogs(connection.pim_url).ensure()
     except AppError as error:
         # never undoes the connection: the page says what failed and tries again
         log.warning("catalog not made sure of pim=%s reason=%s", connection.pim_url, error.message)
+    else:
+        if catalog.enabled:  # a new catalog is disabled: the page starts the sync once enabled
+            start_sync(connection.pim_url)
     return redirect(url_for("app.home"))
 
 
@@ -69,6 +74,7 @@ def home() -> tuple[str, int] | str:
         "channels_cut": None,
         "api_error": None,
         "catalog": None,
+        "sync": None,
     }
     status = 200
     if not connection.revoked:
@@ -97,6 +103,8 @@ def home() -> tuple[str, int] | str:
             page["catalog"] = current.catalogs(connection.pim_url).view(limit=PREVIEW_SIZE)
         except TokenRevoked:
             page["connection"] = current.store().connection(connection.pim_url)
+        else:
+            page["sync"] = status_for_page(connection.pim_url, page["catalog"])
     if page["connection"].revoked:
         status = 401
     return render_template("connected.html", **page), status
@@ -110,12 +118,25 @@ def products() -> Response | str:
         return redirect(url_for("app.home"))
     catalogs = current.catalogs(pim_url)
     after = request.args.get("after") or None
-    try:
-        view = catalogs.view(limit=PRODUCTS_PER_PAGE, after=after)
-    except TokenRevoked:
-        return redirect(url_for("app.home"))  # the home page offers to reconnect
+    sync = current.sync_store().status(pim_url)
+    catalog_id = current.store().catalog_id(pim_url)
+    if sync and sync.last_finished_at and catalog_id:
+        # a sync has copied the catalog: read the copy (no PIM call), and say from when
+        view = catalogs.copied_view(
+            catalog_id,
+            current.sync_store().products(
+                pim_url, catalog_id, limit=PRODUCTS_PER_PAGE + 1, after=after
+            ),
+            PRODUCTS_PER_PAGE,
+        )
+    else:
+        try:
+            view = catalogs.view(limit=PRODUCTS_PER_PAGE, after=after)
+        except TokenRevoked:
+            return redirect(url_for("app.home"))  # the home page offers to reconnect
+        sync = None
     return render_template(
-        "products.html", view=view, targets=_targets(catalogs.schema), after=after
+        "products.html", view=view, targets=_targets(catalogs.schema), after=after, sync=sync
     )
 
 

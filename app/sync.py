@@ -1,0 +1,219 @@
+"""The sync: keep a copy of each PIM's catalog in the App's database, a page at a time.
+
+A run reads the catalog's `product-uuids` (the selection: it counts the products and marks those
+still selected), then its `mapped-products`: all of them the first time, afterwards only those
+`updated_after` the start of the last run that finished (§6 of akeneo-catalogs.md). Products the
+selection no longer holds are removed at the end. Every page is saved with the cursor to the next
+one, so a run stopped half way (a crash, a deploy, a killed worker) goes on from there.
+
+The functions here know nothing of Celery: `app/tasks.py` runs step() as a job and queues the next
+one while step() says there is more to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from .api import ListUnavailable, PimApi
+from .catalogs import CATALOGS_PATH, explain, explain_unusable
+from .errors import AppError, PimError, PimHttpError, TokenRevoked
+from .sync_store import (
+    FAILED,
+    FINISHED,
+    LEASE,
+    QUEUED,
+    RUNNING,
+    STOPPED,
+    LeaseLost,
+    Run,
+    SyncStatus,
+    SyncStore,
+)
+
+log = logging.getLogger(__name__)
+
+STEP_SECONDS = 15.0  # one job reads pages for this long, then queues the next one
+UUIDS_PER_PAGE = 1000  # the most product-uuids allows (§1.9)
+PRODUCTS_PER_PAGE = 100  # the most mapped-products allows (§1.12)
+
+#: queue a step of a run: (pim_url, run_id, lease token or None)
+Enqueue = Callable[[str, str, str | None], None]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step did; `token` is set when the run goes on (the next job keeps the lease)."""
+
+    outcome: str  # "more", "finished", "stopped", "failed", "skipped"
+    token: str | None = None
+
+
+def request_sync(
+    store: SyncStore, pim_url: str, catalog_id: str, enqueue: Enqueue, *, full: bool = False
+) -> bool:
+    """Queue a sync of the PIM's catalog; False when one is queued or running already."""
+    run_id = store.request(pim_url, catalog_id, full=full)
+    if run_id is None:
+        return False
+    log.info("sync queued pim=%s full=%s", pim_url, full)
+    enqueue(pim_url, run_id, None)
+    return True
+
+
+def requeue_stalled(store: SyncStore, enqueue: Enqueue) -> int:
+    """Queue again the runs whose worker died or whose job was lost; how many."""
+    stalled = store.to_requeue()
+    for pim_url, run_id in stalled:
+        log.warning("sync taken up again pim=%s (its worker stopped answering)", pim_url)
+        enqueue(pim_url, run_id, None)
+    return len(stalled)
+
+
+def step(
+    store: SyncStore,
+    api: PimApi,
+    pim_url: str,
+    run_id: str,
+    token: str | None = None,
+    *,
+    seconds: float = STEP_SECONDS,
+) -> StepResult:
+    """Read pages of the run for about `seconds`, saving each one; say what comes next.
+
+    A job whose run another worker holds, or that is no longer queued or running, does nothing
+    ("skipped"): duplicates of a job, which brokers deliver at least once, are harmless.
+    """
+    run = store.acquire(pim_url, run_id, token)
+    if run is None:
+        return StepResult("skipped")
+    try:
+        with _lease_kept(store, run):
+            return _read(store, api, run, time.monotonic() + seconds)
+    except LeaseLost:
+        log.warning("sync lease lost pim=%s: another worker goes on", pim_url)
+        return StepResult("skipped")
+    except TokenRevoked:
+        store.end(run, STOPPED, "The App was disconnected in the PIM: connect it again.")
+        return StepResult("stopped")
+    except ListUnavailable as unusable:
+        store.end(run, STOPPED, explain_unusable(unusable.reason))
+        return StepResult("stopped")
+    except PimHttpError as error:
+        if error.pim_status == 404:
+            message = "The App's catalog is no longer in the PIM: open the App to create it again."
+            store.end(run, STOPPED, message)
+            return StepResult("stopped")
+        if error.pim_status == 403:
+            store.end(run, STOPPED, explain(error))
+            return StepResult("stopped")
+        store.end(run, FAILED, f"{error.message} The next sync goes on from there.")
+        return StepResult("failed")
+    except AppError as error:  # the PIM down, a timeout, a malformed answer
+        store.end(run, FAILED, f"{error.message} The next sync goes on from there.")
+        return StepResult("failed")
+
+
+def describe(sync: SyncStatus | None) -> str:
+    """The sync's state in one sentence, for the page and its progress bar."""
+    if sync is None:
+        return "Not synced yet."
+    if sync.state == QUEUED:
+        return "Sync queued: waiting for a worker (celery -A app.tasks worker)."
+    if sync.state == RUNNING and sync.phase == "uuids":
+        return f"Syncing: counting the catalog's products ({sync.total} so far)…"
+    if sync.state == RUNNING:
+        if sync.full:
+            return f"Syncing: {sync.done} of {sync.total} products read…"
+        return f"Syncing: {sync.done} changed products read…"
+    last = ""
+    if sync.last_finished_at:
+        last = (
+            f"Last sync finished {sync.last_finished_at:%Y-%m-%d %H:%M:%S} UTC in "
+            f"{sync.last_seconds} s: {sync.last_done} products read, {sync.last_removed} removed."
+        )
+    if sync.state == FINISHED:
+        return last
+    return f"{sync.message} {last}".strip()
+
+
+def progress(sync: SyncStatus | None) -> tuple[int, int] | None:
+    """(done, total) for a bar that moves; None when the end is not known yet."""
+    if sync and sync.state == RUNNING and sync.phase == "products" and sync.full:
+        return min(sync.done, sync.total), max(sync.total, 1)
+    return None
+
+
+def _read(store: SyncStore, api: PimApi, run: Run, deadline: float) -> StepResult:
+    catalog = f"{CATALOGS_PATH}/{quote(run.catalog_id)}"
+    if run.phase == "uuids":
+        listing = (
+            api.resume(run.cursor, of=str)
+            if run.cursor
+            else api.items(f"{catalog}/product-uuids", limit=UUIDS_PER_PAGE, of=str)
+        )
+        for page in listing.pages():
+            store.save_uuids(run, page.items, page.next_path)
+            if page.next_path and time.monotonic() > deadline:
+                return StepResult("more", run.token)
+        run = _products_phase(run)
+    if run.cursor:
+        listing = api.resume(run.cursor)
+    else:
+        params = {"updated_after": _atom(run.since)} if run.since and not run.full else {}
+        listing = api.items(f"{catalog}/mapped-products", params, limit=PRODUCTS_PER_PAGE)
+    for page in listing.pages():
+        _check_products(page.items, api.pim_url)
+        store.save_products(run, page.items, page.next_path)
+        if page.next_path and time.monotonic() > deadline:
+            return StepResult("more", run.token)
+    removed = store.finish(run)
+    if removed is None:  # the selection changed: the same run reads everything now
+        return StepResult("more", run.token)
+    log.info("sync finished pim=%s removed=%d", run.pim_url, removed)
+    return StepResult("finished")
+
+
+def _products_phase(run: Run) -> Run:
+    return Run(
+        run.pim_url, run.catalog_id, run.run_id, run.token, run.full, "products", None, run.since
+    )
+
+
+def _check_products(items: list[object], pim_url: str) -> None:
+    if not all(isinstance(item, dict) and isinstance(item.get("uuid"), str) for item in items):
+        raise PimError("The PIM's mapped products have no uuid.", pim_url=pim_url)
+
+
+def _atom(moment: datetime) -> str:
+    """The full ISO 8601 the PIM requires (`2024-03-01T00:00:00+00:00`), in UTC."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+@contextmanager
+def _lease_kept(store: SyncStore, run: Run) -> Iterator[None]:
+    """Renew the lease while the step waits on the PIM (a 429 may pause it for a minute)."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(LEASE.total_seconds() / 4):
+            try:
+                store.renew(run)
+            except LeaseLost:
+                return
+            except Exception:  # the database blinked: the next renewal tries again
+                log.warning("sync lease not renewed pim=%s", run.pim_url, exc_info=True)
+
+    keeper = threading.Thread(target=renew, name="sync-lease", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
