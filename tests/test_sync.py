@@ -1,0 +1,384 @@
+"""The sync's steps against the local PIM, in this process: what a run reads, keeps and removes.
+
+The same steps on real Celery workers (Redis and the App's own database as brokers, workers
+killed half way) are in test_worker.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text, update
+
+from app import create_app, current
+from app.sync import StepResult, step
+from app.sync_store import SyncRow, SyncStore
+from devpim.catalogs import AppCatalog, selected
+from devpim.products import Catalog
+
+from .conftest import FakePim, PimUser, app_config
+from .test_catalogs import catalogs_of, configure, the_catalog
+
+MAPPED = "mapped-products"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Flask:
+    return create_app(app_config(tmp_path))
+
+
+@pytest.fixture
+def connected(app: Flask, pim: FakePim) -> Iterator[FakePim]:
+    """The App connected to `pim`, its catalog enabled with 54 of 60 products (enabled ones)."""
+    PimUser(app.test_client(), pim).connect()
+    enable(pim)
+    with app.app_context():
+        yield pim
+
+
+def enable(pim: FakePim, **extra: Any) -> None:
+    """The PIM user enables the catalog: enabled products, titles from their English names."""
+    form = {"catalog_enabled": "on", "enabled_only": "on", "source-title": "name"}
+    configure(pim, **{**form, "locale-title": "en_US", **extra})
+
+
+def products_of(pim: FakePim) -> Catalog:
+    return pim.app.extensions["devpim_catalog"]  # type: ignore[no-any-return]
+
+
+def selected_uuids(pim: FakePim) -> set[str]:
+    """What the PIM's catalog selects, by the local PIM's own rules (§2.3)."""
+    catalog, products = the_catalog(pim), products_of(pim)
+    found = (products.get(product_uuid) for _, product_uuid in products.keys("uuid"))
+    return {p["uuid"] for p in found if p is not None and selected(catalog, p)}
+
+
+def sync_store() -> SyncStore:
+    return current.sync_store()
+
+
+def run_sync(pim: FakePim, *, full: bool = False, pages_per_step: bool = True) -> list[str]:
+    """Queue a run and play its jobs to the end, as a worker would; the outcomes of the steps."""
+    queued: list[tuple[str, str, str | None]] = []
+    catalog_id = current.store().catalog_id(pim.url)
+    assert catalog_id
+    run_id = sync_store().request(pim.url, catalog_id, full=full)
+    assert run_id
+    queued.append((pim.url, run_id, None))
+    outcomes = []
+    while queued:
+        pim_url, run, token = queued.pop(0)
+        # seconds=0: one page a step, the hardest case for saving the place between steps
+        result: StepResult = step(
+            sync_store(),
+            current.app_api(pim_url),
+            pim_url,
+            run,
+            token,
+            seconds=0 if pages_per_step else 60,
+        )
+        outcomes.append(result.outcome)
+        if result.outcome == "more":
+            queued.append((pim_url, run, result.token))
+    return outcomes
+
+
+def copy_of(pim: FakePim) -> dict[str, dict[str, Any]]:
+    catalog_id = current.store().catalog_id(pim.url)
+    assert catalog_id
+    rows = sync_store().products(pim.url, catalog_id, limit=10_000)
+    return {row["uuid"]: row for row in rows}
+
+
+def mapped_calls(pim: FakePim) -> list[Any]:
+    return [r for r in pim.requests if r.path.endswith(f"/{MAPPED}")]
+
+
+# -- full, then incremental -------------------------------------------------------------------
+
+
+def test_a_first_sync_copies_every_selected_product_with_its_mapped_values(
+    connected: FakePim,
+) -> None:
+    outcomes = run_sync(connected)
+    copy = copy_of(connected)
+    assert set(copy) == selected_uuids(connected) and len(copy) == 54
+    some = next(iter(copy.values()))
+    assert some["title"] == products_of(connected).get(some["uuid"])["values"]["name"][0]["data"]  # type: ignore[index]
+    assert outcomes == ["finished"]  # one page of uuids, one of products: one step
+    status = sync_store().status(connected.url)
+    assert status and (status.state, status.total, status.last_done, status.last_removed) == (
+        "finished",
+        54,
+        54,
+        0,
+    )
+    assert not any("updated_after" in call.query for call in mapped_calls(connected))
+
+
+def test_the_next_sync_reads_only_what_changed_since_the_last_one_started(
+    connected: FakePim,
+) -> None:
+    run_sync(connected)
+    before = len(mapped_calls(connected))
+    changed = Catalog.seed_uuid(4)
+    products_of(connected).upsert(
+        changed, {"values": {"name": [{"locale": "en_US", "scope": None, "data": "Renamed"}]}}
+    )
+    run_sync(connected)
+    calls = mapped_calls(connected)[before:]
+    (since,) = calls[0].query["updated_after"]
+    started = sync_store().status(connected.url)
+    assert started and started.last_finished_at
+    assert datetime.fromisoformat(since) < datetime.now(UTC)  # full ISO 8601, with its offset
+    assert since.endswith("+00:00")
+    assert len(calls) == 1  # one page: the changed product only
+    copy = copy_of(connected)
+    assert copy[changed]["title"] == "Renamed" and len(copy) == 54
+    status = sync_store().status(connected.url)
+    assert status and (status.full, status.last_done, status.last_removed) == (False, 1, 0)
+
+
+def test_products_that_leave_the_selection_are_removed(connected: FakePim) -> None:
+    run_sync(connected)
+    enable(connected, family="mugs")  # the PIM user narrows the selection
+    run_sync(connected)
+    copy = copy_of(connected)
+    assert set(copy) == selected_uuids(connected)
+    assert 0 < len(copy) < 54
+    status = sync_store().status(connected.url)
+    assert status and status.last_removed == 54 - len(copy)
+
+
+def test_products_that_join_the_selection_without_changing_are_found(connected: FakePim) -> None:
+    enable(connected, family="mugs")
+    run_sync(connected)
+    narrow = len(copy_of(connected))
+    enable(connected)  # widened: the new ones keep their old `updated`
+    run_sync(connected)
+    copy = copy_of(connected)
+    assert set(copy) == selected_uuids(connected) and len(copy) == 54 > narrow
+    status = sync_store().status(connected.url)
+    assert status and status.full  # the incremental run switched to reading everything
+
+
+def test_sync_now_reads_everything_and_sees_a_new_mapping(connected: FakePim) -> None:
+    run_sync(connected)
+    enable(connected, **{"source-title": "sku"})  # mapping changed: no product's `updated` moves
+    run_sync(connected, full=True)
+    assert all(row["title"].startswith("SKU-") for row in copy_of(connected).values())
+
+
+# -- a run stopped half way goes on from its cursor --------------------------------------------
+
+
+@pytest.mark.usefixtures("small_pages")
+def test_a_run_that_failed_half_way_goes_on_from_its_cursor_with_exact_counts(
+    connected: FakePim,
+) -> None:
+    catalog = the_catalog(connected)
+    path = f"/api/rest/v1/catalogs/{catalog.id}/{MAPPED}"
+
+    def down() -> tuple[int, dict[str, str], bytes]:  # longer than the client retries
+        return 503, {"Content-Type": "text/html"}, b"<h1>Service Unavailable</h1>"
+
+    first = run_until_second_products_page(connected, path, down)
+    assert first[-1] == "failed"
+    status = sync_store().status(connected.url)
+    assert status and status.state == "failed" and status.done == 25
+    assert "next sync goes on from there" in (status.message or "")
+
+    del connected.overrides[("GET", path)]
+    run_sync_resumed(connected)
+    first_pages = [c for c in mapped_calls(connected) if not c.query.get("search_after")]
+    assert len(first_pages) == 1  # the resumed run went on from its cursor, not from zero
+    assert len(copy_of(connected)) == 54
+    status = sync_store().status(connected.url)
+    assert status and (status.state, status.last_done) == ("finished", 54)
+
+
+def run_until_second_products_page(pim: FakePim, path: str, failure: Any) -> list[str]:
+    """A run whose products come 25 a page; from the second page on, `failure` answers."""
+    catalog_id = current.store().catalog_id(pim.url)
+    assert catalog_id
+    run_id = sync_store().request(pim.url, catalog_id, full=False)
+    assert run_id
+    outcomes: list[str] = []
+    token = None
+    while True:
+        if sync_store().status(pim.url).done == 25:  # type: ignore[union-attr]
+            pim.overrides[("GET", path)] = failure
+        result = step(sync_store(), current.app_api(pim.url), pim.url, run_id, token, seconds=0)
+        outcomes.append(result.outcome)
+        if result.outcome != "more":
+            return outcomes
+        token = result.token
+
+
+def run_sync_resumed(pim: FakePim) -> None:
+    assert run_sync(pim)[-1] == "finished"
+
+
+# -- one worker per PIM at a time ----------------------------------------------------------------
+
+
+def test_one_run_per_pim_at_a_time_and_a_dead_workers_lease_runs_out(connected: FakePim) -> None:
+    catalog_id = current.store().catalog_id(connected.url)
+    assert catalog_id
+    run_id = sync_store().request(connected.url, catalog_id, full=False)
+    assert run_id and sync_store().request(connected.url, catalog_id, full=True) is None
+    held = sync_store().acquire(connected.url, run_id)
+    assert held and sync_store().acquire(connected.url, run_id) is None  # another job: skipped
+    skipped = step(sync_store(), current.app_api(connected.url), connected.url, run_id)
+    assert skipped.outcome == "skipped"
+    assert sync_store().to_requeue() == []  # its worker is alive
+
+    expire_lease(connected.url)  # the worker was killed: nobody renews the lease
+    assert sync_store().to_requeue() == [(connected.url, run_id)]
+    taken = sync_store().acquire(connected.url, run_id)
+    assert taken and taken.token != held.token
+    with pytest.raises(Exception, match=connected.url):
+        sync_store().renew(held)  # the old worker, if it comes back, writes nothing more
+
+
+def expire_lease(pim_url: str) -> None:
+    with current.store().engine.begin() as db:
+        db.execute(
+            update(SyncRow)
+            .where(SyncRow.pim_url == pim_url)
+            .values(lease_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+
+# -- causes that stop a run ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 20 uuids and 25 products: a run of several steps over the 54 products."""
+    monkeypatch.setattr("app.sync.UUIDS_PER_PAGE", 20)
+    monkeypatch.setattr("app.sync.PRODUCTS_PER_PAGE", 25)
+
+
+@pytest.mark.usefixtures("small_pages")
+def test_a_catalog_disabled_mid_sync_stops_it_with_the_reason_and_it_starts_again(
+    connected: FakePim, app: Flask
+) -> None:
+    catalog: AppCatalog = the_catalog(connected)
+    run_id = sync_store().request(connected.url, catalog.id, full=False)
+    assert run_id
+    first = step(sync_store(), current.app_api(connected.url), connected.url, run_id, seconds=0)
+    assert first.outcome == "more"
+    catalog.enabled = False  # a PIM user disables it in the PIM
+    stopped = step(sync_store(), current.app_api(connected.url), connected.url, run_id, first.token)
+    assert stopped.outcome == "stopped"
+    status = sync_store().status(connected.url)
+    assert (
+        status and status.state == "stopped" and "The catalog is disabled" in (status.message or "")
+    )
+
+    browser = app.test_client()
+    PimUser(browser, connected).connect()
+    assert "The catalog is disabled" in browser.get("/").get_data(as_text=True)
+    catalog.enabled = True  # enabled again: the next visit starts a sync
+    browser.get("/")
+    assert sync_store().status(connected.url).state == "queued"  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("small_pages")
+def test_a_token_revoked_mid_sync_stops_it_and_says_so(connected: FakePim) -> None:
+    run_id = sync_store().request(connected.url, the_catalog(connected).id, full=False)
+    assert run_id
+    first = step(sync_store(), current.app_api(connected.url), connected.url, run_id, seconds=0)
+    connected.app.test_client().post("/apps/revoke")  # the App is disconnected in the PIM
+    assert not catalogs_of(connected).all()
+    stopped = step(sync_store(), current.app_api(connected.url), connected.url, run_id, first.token)
+    assert stopped.outcome == "stopped"
+    status = sync_store().status(connected.url)
+    assert status and "disconnected in the PIM" in (status.message or "")
+
+
+def test_a_malformed_page_fails_the_run_with_a_message(connected: FakePim) -> None:
+    catalog = the_catalog(connected)
+    path = f"/api/rest/v1/catalogs/{catalog.id}/{MAPPED}"
+    connected.answer("GET", path, body={"_embedded": {"items": [{"no": "uuid"}]}, "_links": {}})
+    assert run_sync(connected)[-1] == "failed"
+    status = sync_store().status(connected.url)
+    assert status and "have no uuid" in (status.message or "")
+
+
+# -- the pages ----------------------------------------------------------------------------------
+
+
+def test_the_connected_page_starts_a_sync_and_shows_its_state(
+    connected: FakePim, app: Flask
+) -> None:
+    browser: FlaskClient = app.test_client()
+    PimUser(browser, connected).connect()  # the catalog is enabled: the callback queued a run
+    status = browser.get("/sync/status", headers={"Accept": "application/json"}).get_json()
+    assert status["state"] == "queued" and "waiting for a worker" in status["text"]
+    run_queued_jobs(connected)
+    page = browser.get("/").get_data(as_text=True)
+    assert "Last sync finished" in page and "54 products read" in page
+    status = browser.get("/sync/status").get_json()
+    assert (status["state"], status["last_done"], status["active"]) == ("finished", 54, False)
+
+
+def test_the_products_page_reads_the_copy_once_synced(connected: FakePim, app: Flask) -> None:
+    browser = app.test_client()
+    PimUser(browser, connected).connect()
+    run_queued_jobs(connected)
+    before = len(connected.requests)
+    page = browser.get("/products").get_data(as_text=True)
+    assert "From the App's copy, synced" in page
+    assert len(connected.requests) == before  # no PIM call
+    assert page.count("<tr>") == 1 + 25 and 'id="next-page"' in page
+    after = page.split("after=")[1].split('"')[0]
+    second = browser.get(f"/products?after={after}").get_data(as_text=True)
+    assert second.count("<tr>") == 1 + 25
+
+
+def test_sync_now_needs_the_forms_token_and_queues_a_full_run(
+    connected: FakePim, app: Flask
+) -> None:
+    browser = app.test_client()
+    PimUser(browser, connected).connect()
+    run_queued_jobs(connected)
+    assert browser.post("/sync").status_code == 400  # no CSRF token
+    home = browser.get("/").get_data(as_text=True)
+    token = home.split('name="csrf_token" value="')[1].split('"')[0]
+    answer = browser.post("/sync", data={"csrf_token": token})
+    assert answer.status_code == 302
+    status = sync_store().status(connected.url)
+    assert status and (status.state, status.full) == ("queued", True)
+    again = browser.post("/sync", data={"csrf_token": token}, follow_redirects=True)
+    assert "already running" in again.get_data(as_text=True)
+
+
+def test_the_status_endpoint_needs_a_signed_in_browser(app: Flask) -> None:
+    answer = app.test_client().get("/sync/status")
+    assert answer.status_code == 401 and "error" in answer.get_json()
+
+
+def run_queued_jobs(pim: FakePim) -> None:
+    """Play the jobs the App queued on its broker (the SQL transport, in the App's database)."""
+    status = sync_store().status(pim.url)
+    assert status and status.state == "queued"
+    with current.store().engine.begin() as db:
+        (payload,) = db.execute(text("SELECT payload FROM kombu_message")).scalars()
+        db.execute(text("DELETE FROM kombu_message"))
+    args, _kwargs, _embed = json.loads(base64.b64decode(json.loads(payload)["body"]))
+    pim_url, run_id, token = args
+    while True:
+        result = step(sync_store(), current.app_api(pim_url), pim_url, run_id, token)
+        if result.outcome != "more":
+            return
+        token = result.token
