@@ -129,7 +129,7 @@ def sweep() -> int:
         with current.store().engine.begin() as db:
             # kombu stamps messages with the local time, without a zone
             db.execute(
-                text("DELETE FROM kombu_message WHERE visible = :no AND sent_at < :before"),
+                text("DELETE FROM kombu_message WHERE visible = :no AND timestamp < :before"),
                 {"no": False, "before": datetime.now() - KEEP_DELIVERED},
             )
     return count

@@ -14,7 +14,7 @@ from dotenv import dotenv_values
 from app.errors import AppError
 from app.logs import configure_logging
 
-from .launch import ROOT, PortBusy, bind, die_with_parent, start_local
+from .launch import ROOT, PortBusy, bind, die_with_parent, start_local, start_worker, stop_process
 
 # the local PIM's memory between two `make run`s (`make reset-pim` forgets it)
 STATE_FILE = ROOT / "instance" / "devpim.json"
@@ -55,19 +55,24 @@ def serve(port: int, pim_port: int) -> None:
 
         server = bind(port)
         server.app = create_app()
+        worker = start_worker({}, ROOT / "instance")  # configured as the App: environment, .env
         print(  # noqa: T201
-            f"\n  The App runs at http://127.0.0.1:{port}: open it for the URLs to register.\n"
+            f"\n  The App runs at http://127.0.0.1:{port}: open it for the URLs to register. "
+            "A sync worker runs beside it.\n"
         )
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             server.server_close()
+            stop_process(worker)
         return
 
-    setup = start_local(app_port=port, pim_ports=[pim_port], state_file=STATE_FILE)
+    setup = start_local(
+        app_port=port, pim_ports=[pim_port], state_file=STATE_FILE, worker_dir=ROOT / "instance"
+    )
     print(  # noqa: T201 - the one line a newcomer needs, and the CLI for later
         f"\n  Local PIM: open {setup.pim_urls[0]} and click Connect "
-        f"(the App runs at {setup.app_url}). Ctrl+C stops both.\n"
+        f"(the App runs at {setup.app_url}, its sync worker beside it). Ctrl+C stops all.\n"
         f"  From another shell: .venv/bin/flask --app app akeneo call /api/rest/v1/channels "
         f"--pim {setup.pim_urls[0]}\n"
     )

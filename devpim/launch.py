@@ -86,9 +86,12 @@ class LocalSetup:
     app: Flask
     servers: list[BaseWSGIServer] = field(default_factory=list)
     state_file: Path | None = None
+    worker: subprocess.Popen[bytes] | None = None
 
     def stop(self) -> None:
-        """Stop every server and wait for its thread; keep the PIMs' state if asked to."""
+        """Stop the worker and every server; keep the PIMs' state if asked to."""
+        if self.worker:
+            stop_process(self.worker)
         for server in self.servers:
             server.shutdown()
             server.server_close()
@@ -136,11 +139,14 @@ def start_local(
     app_config: Mapping[str, Any] | None = None,
     pim_config: Mapping[str, Any] | None = None,
     state_file: Path | None = None,
+    worker_dir: Path | None = None,
 ) -> LocalSetup:
     """Start local PIMs and the App registered in each of them; return their URLs.
 
     With a `state_file`, the PIMs keep their state across restarts (the App's credentials, its
-    grant and token, catalogs, written products): a restart is not a revocation.
+    grant and token, catalogs, written products): a restart is not a revocation. With a
+    `worker_dir` (for beat's schedule), a Celery worker runs the App's sync jobs, configured as
+    the App is.
     """
     servers: list[BaseWSGIServer] = []
     try:
@@ -177,15 +183,14 @@ def start_local(
             server.app.extensions["devpim"].restore(kept.get("pim", {}))
             server.app.extensions["devpim_catalogs"].restore(kept.get("catalogs", []))
             server.app.extensions["devpim_catalog"].restore(kept.get("products", {}))
-    app = create_app(
-        {
-            "AKENEO_CLIENT_ID": client_id,
-            "AKENEO_CLIENT_SECRET": client_secret,
-            "AKENEO_PIM_ALLOWED_HOSTS": HOST,
-            "AKENEO_PIM_ALLOW_HTTP": "1",
-            **(app_config or {}),
-        }
-    )
+    config = {
+        "AKENEO_CLIENT_ID": client_id,
+        "AKENEO_CLIENT_SECRET": client_secret,
+        "AKENEO_PIM_ALLOWED_HOSTS": HOST,
+        "AKENEO_PIM_ALLOW_HTTP": "1",
+        **(app_config or {}),
+    }
+    app = create_app(config)
     app_server.app = app
 
     for server in servers:
@@ -196,6 +201,25 @@ def start_local(
         app=app,
         servers=servers,
         state_file=state_file,
+        worker=start_worker({k: str(v) for k, v in config.items()}, worker_dir)
+        if worker_dir
+        else None,
+    )
+
+
+def start_worker(env: Mapping[str, str], folder: Path) -> subprocess.Popen[bytes]:
+    """A Celery worker with an embedded beat (the periodic sync, the sweep), for one machine.
+
+    In production run `celery -A app.tasks worker` (as many as you like) and one
+    `celery -A app.tasks beat` instead. It writes to this terminal, and dies with its parent.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "--quiet", "-A", "app.tasks", "worker", "--beat"]
+        + ["--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"]
+        + ["--schedule", str(folder / "celerybeat-schedule")],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,
     )
 
 
