@@ -1,7 +1,8 @@
 # Build: docker build -t akeneo-app .
 # Run:   docker run --env-file .env -p 127.0.0.1:8000:8000 -v akeneo-app:/app/instance \
 #            --stop-timeout 30 akeneo-app
-# Or:    docker compose up   (the App and PostgreSQL, see compose.yaml)
+# Sync:  docker run --env-file .env akeneo-app celery -A app.tasks worker   (and one `beat`)
+# Or:    docker compose up   (the App, a worker, beat, Redis and PostgreSQL: see compose.yaml)
 
 FROM python:3.12-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1

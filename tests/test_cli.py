@@ -245,3 +245,15 @@ def test_the_help_lists_every_command_in_full_sentences(app: Flask) -> None:
     assert "call           Call an API path and print what the PIM answers." in output
     for command in ("connections", "catalogs", "products", "notify-scopes", "forget", "rotate-key"):
         assert f"  {command} " in output
+
+
+def test_sync_queues_one_run_per_pim_for_the_workers(
+    app: Flask, user: PimUser, pim: FakePim
+) -> None:
+    assert run(app, "sync") == (1, "Error: No PIM is connected yet.\n")
+    user.connect()
+    assert run(app, "sync", "--pim", pim.url) == (0, "http://pim-a.test  queued\n")
+    assert run(app, "sync") == (0, "http://pim-a.test  already queued or running\n")
+    with app.app_context():
+        status = app.extensions["akeneo_sync_store"].status(pim.url)
+    assert status.state == "queued" and status.full  # the first run reads everything

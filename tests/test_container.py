@@ -147,16 +147,33 @@ def test_gunicorn_settings_fit_a_container() -> None:
     assert "--stop-timeout 30" in (ROOT / "README.md").read_text()
 
 
-def test_the_compose_file_starts_the_app_after_a_healthy_database() -> None:
+def test_the_compose_file_starts_the_app_after_a_healthy_database_and_broker() -> None:
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
-    app, db = compose["services"]["app"], compose["services"]["db"]
-    assert app["depends_on"] == {"db": {"condition": "service_healthy"}}
+    services = compose["services"]
+    app, db, redis = services["app"], services["db"], services["redis"]
+    healthy = {"condition": "service_healthy"}
+    assert app["depends_on"] == {"db": healthy, "redis": healthy}
     assert "pg_isready" in db["healthcheck"]["test"]
+    assert "ping" in redis["healthcheck"]["test"]
     assert app["environment"]["DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert app["environment"]["CELERY_BROKER_URL"] == "redis://redis:6379/0"
     assert app["ports"] == ["127.0.0.1:8000:8000"]
-    assert "ports" not in db
-    assert set(compose["volumes"]) == {"instance", "pgdata"}
+    assert "ports" not in db and "ports" not in redis
+    assert set(compose["volumes"]) == {"instance", "pgdata", "redisdata"}
     assert "instance:/app/instance" in app["volumes"]
+
+
+def test_the_compose_workers_run_the_same_image_with_the_same_settings() -> None:
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    app = services["app"]
+    for name, role in (("worker", "worker"), ("beat", "beat")):
+        service = services[name]
+        assert service["command"][:4] == ["celery", "-A", "app.tasks", role]
+        assert service["build"] == app["build"] and service["env_file"] == app["env_file"]
+        assert service["environment"] == app["environment"]
+        assert service["depends_on"] == app["depends_on"]
+        assert "ports" not in service
+        assert service["healthcheck"] == {"disable": True}  # the image's checks gunicorn
 
 
 @pytest.mark.parametrize(

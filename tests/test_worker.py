@@ -237,8 +237,17 @@ def test_a_worker_syncs_the_catalog_then_only_what_changed(deployment: Deploymen
     )
     products.delete(products.seed_uuid(12))
     before = len(local.counting.mapped_pages())
-    deployment.start_sync(local)
-    deployment.wait_for(deployment.finished(local), 60, "the incremental sync did not finish")
+    # as a script would: queue it and wait for the workers
+    cli = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "akeneo", "sync", "--wait"],
+        cwd=ROOT,
+        env={**os.environ, **deployment.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert f"{local.url}  queued" in cli.stdout and "1 products read, 1 removed" in cli.stdout
     (incremental,) = local.counting.mapped_pages()[before:]
     assert "updated_after=" in incremental
     copied = deployment.copied(local)

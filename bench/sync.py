@@ -1,0 +1,195 @@
+"""Benchmark: the sync end to end, from local PIMs to the App's database, on Celery workers.
+
+    .venv/bin/python -m bench.sync                  # 10,000 products per PIM
+
+Each local PIM runs in its own process (`bench.pim_server`); the App runs under gunicorn, as in
+production; each worker is a `celery -A app.tasks worker --pool solo` process of its own, on the
+App's default broker (its SQLite database). Three runs, each with fresh workers:
+
+- one worker, one PIM, 1,000 products: the worker's peak RSS for a small catalog;
+- one worker, one PIM, all products: products/s and the worker's peak RSS for a big one;
+- two workers, two PIMs of all products at once: products/s over both.
+
+The catalog maps a title, a description, the main image, the price and the color of products of
+about 14 KB each. Loopback only; it stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from devpim.launch import HOST, ROOT, die_with_parent, free_port, start_gunicorn, stop_process
+
+MAPPING = {
+    "catalog_enabled": "on",
+    "enabled_only": "on",
+    "source-title": "name",
+    "locale-title": "en_US",
+    "source-description": "description",
+    "locale-description": "en_US",
+    "scope-description": "ecommerce",
+    "source-main_image": "image",
+    "source-price": "price",
+    "source-color": "color",
+}
+
+
+class Setup:
+    """The App under gunicorn and local PIMs in their own processes, on loopback ports."""
+
+    def __init__(self, workdir: Path, products: int, pims: int) -> None:
+        self.workdir = workdir
+        self.client_id, self.secret = str(uuid.uuid4()), secrets.token_urlsafe(32)
+        app_port = free_port()
+        self.app_url = f"http://{HOST}:{app_port}"
+        self.env = {
+            "AKENEO_CLIENT_ID": self.client_id,
+            "AKENEO_CLIENT_SECRET": self.secret,
+            "SECRET_KEY": secrets.token_urlsafe(32),
+            "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+            "AKENEO_PIM_ALLOWED_HOSTS": HOST,
+            "AKENEO_PIM_ALLOW_HTTP": "1",
+            "AKENEO_SYNC_INTERVAL": "0",
+            "LOG_LEVEL": "WARNING",
+            "ACCESS_LOG": "0",
+        }
+        self.pims: list[tuple[str, subprocess.Popen[bytes]]] = []
+        for _ in range(pims):
+            port = free_port()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bench.pim_server", "--port", str(port)]
+                + ["--app-url", self.app_url, "--client-id", self.client_id]
+                + ["--client-secret", self.secret, "--products", str(products)],
+                cwd=ROOT,
+            )
+            self.pims.append((f"http://{HOST}:{port}", process))
+        self.app = start_gunicorn(app_port, self.env, workers=1, log=workdir / "gunicorn.log")
+        self.browsers = [requests.Session() for _ in self.pims]
+        for (pim_url, _), browser in zip(self.pims, self.browsers, strict=True):
+            _wait_for(pim_url)
+            self._connect(browser, pim_url)
+
+    def _connect(self, browser: requests.Session, pim_url: str) -> None:
+        """Connect with consent, then configure the catalog as a PIM user would."""
+        authorize = browser.get(f"{self.app_url}/activate", params={"pim_url": pim_url})
+        form = dict(re.findall(r'name="(scope|state)" value="([^"]*)"', authorize.text))
+        home = browser.post(
+            f"{pim_url}/connect/apps/v1/authorize", data={**form, "decision": "allow"}
+        )
+        configure = re.search(r'id="configure" href="([^"]+)"', home.text)
+        if not configure:
+            raise RuntimeError(f"no catalog on the connected page: {home.text[:300]}")
+        saved = requests.post(configure.group(1), data=MAPPING, timeout=30, allow_redirects=False)
+        if saved.status_code != 302:
+            raise RuntimeError(f"configure {saved.status_code}")
+
+    def workers(self, count: int) -> list[subprocess.Popen[bytes]]:
+        return [
+            subprocess.Popen(
+                [sys.executable, "-m", "celery", "--quiet", "-A", "app.tasks", "worker"]
+                + ["--pool", "solo", "-n", f"bench{n}@%h", "--without-mingle", "--without-gossip"]
+                + ["--loglevel", "WARNING"],
+                cwd=ROOT,
+                env={**os.environ, **self.env},
+                stdout=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,
+            )
+            for n in range(count)
+        ]
+
+    def sync_all(self) -> float:
+        """Sync now on every PIM (a full read), wait until all are done; the seconds taken."""
+        started = time.perf_counter()
+        for browser in self.browsers:
+            home = browser.get(f"{self.app_url}/")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', home.text)
+            assert token, home.text[:300]
+            browser.post(f"{self.app_url}/sync", data={"csrf_token": token.group(1)})
+        while True:
+            states = [b.get(f"{self.app_url}/sync/status").json() for b in self.browsers]
+            if all(not s["active"] for s in states):
+                break
+            time.sleep(0.2)
+        seconds = time.perf_counter() - started
+        for state in states:
+            if state["state"] != "finished":
+                raise RuntimeError(f"a sync ended {state['state']}: {state['text']}")
+        self.products = sum(s["last_done"] for s in states)
+        return seconds
+
+    def stop(self) -> None:
+        stop_process(self.app)
+        for _, process in self.pims:
+            process.terminate()
+            process.wait(10)
+
+
+def peak_rss_mb(process: subprocess.Popen[bytes]) -> float:
+    status = Path(f"/proc/{process.pid}/status").read_text()
+    kb = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+    return round(kb / 1024, 1)
+
+
+def run(products: int, pims: int, workers: int) -> dict[str, Any]:
+    """One measured run with fresh workers."""
+    with tempfile.TemporaryDirectory(prefix="akeneo-sync-bench-") as folder:
+        setup = Setup(Path(folder), products, pims)
+        started = setup.workers(workers)
+        try:
+            seconds = setup.sync_all()
+            rss = [peak_rss_mb(worker) for worker in started]
+        finally:
+            for worker in started:
+                stop_process(worker)
+            setup.stop()
+    return {
+        "pims": pims,
+        "workers": workers,
+        "products": setup.products,
+        "seconds": round(seconds, 1),
+        "products_per_s": round(setup.products / seconds, 1),
+        "worker_peak_rss_mb": rss,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.sync", description=__doc__)
+    parser.add_argument("--products", type=int, default=10_000)
+    args = parser.parse_args()
+    small = run(min(1000, args.products), 1, 1)
+    big = run(args.products, 1, 1)
+    two = run(args.products, 2, 2)
+    out = sys.stdout.write
+    out("sync of mapped products (about 14 KB each in the PIM), the default broker\n")
+    for label, row in (("small", small), ("1 worker", big), ("2 workers", two)):
+        out(
+            f"{label:>9}: {row['pims']} PIM(s), {row['products']:>6} products in "
+            f"{row['seconds']:>6} s = {row['products_per_s']:>7} products/s, worker peak RSS "
+            f"{', '.join(f'{mb} MB' for mb in row['worker_peak_rss_mb'])}\n"
+        )
+
+
+def _wait_for(url: str) -> None:
+    for _ in range(100):
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not start")
+
+
+if __name__ == "__main__":
+    main()
