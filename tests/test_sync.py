@@ -382,3 +382,42 @@ def run_queued_jobs(pim: FakePim) -> None:
         if result.outcome != "more":
             return
         token = result.token
+
+
+# -- the periodic jobs ----------------------------------------------------------------------------
+
+
+def queued_jobs() -> list[list[Any]]:
+    """The arguments of the jobs waiting on the App's broker (the SQL transport)."""
+    with current.store().engine.begin() as db:
+        payloads = db.execute(text("SELECT payload FROM kombu_message WHERE visible")).scalars()
+        return [json.loads(base64.b64decode(json.loads(p)["body"]))[0] for p in payloads]
+
+
+def test_the_sweep_queues_a_stalled_run_again_and_trims_delivered_messages(
+    connected: FakePim,
+) -> None:
+    from app import tasks
+
+    assert tasks.start_sync(connected.url)
+    ((pim_url, run_id, _),) = queued_jobs()
+    assert sync_store().acquire(pim_url, run_id)  # a worker took it, then was killed
+    with current.store().engine.begin() as db:  # its message was delivered two hours ago
+        db.execute(
+            text("UPDATE kombu_message SET visible = :no, timestamp = :then"),
+            {"no": False, "then": datetime.now() - timedelta(hours=2)},
+        )
+    assert tasks.sweep() == 0  # its lease still runs: nothing to take up
+    expire_lease(pim_url)
+    assert tasks.sweep() == 1
+    assert queued_jobs() == [[pim_url, run_id, None]]
+    with current.store().engine.begin() as db:
+        assert db.execute(text("SELECT count(*) FROM kombu_message")).scalar_one() == 1
+
+
+def test_the_periodic_sync_queues_every_connected_pims_catalog(connected: FakePim) -> None:
+    from app import tasks
+
+    assert tasks.sync_all() == 1
+    assert tasks.sync_all() == 0  # still queued: not twice
+    assert [job[0] for job in queued_jobs()] == [connected.url]

@@ -228,7 +228,7 @@ def test_the_sync_shows_its_progress_then_the_products_page_reads_the_copy(
         assert len(seen) >= 2, seen  # the bar moved as the pages came in
         assert "540 products read, 0 removed" in page.text_content("#sync-state")
 
-        page.click("#synced-products")
+        page.click("#all-products")
         page.wait_for_selector("#products")
         assert "From the App's copy, synced" in page.text_content("#synced-at")
         assert page.locator("#products tbody tr").count() == 25
