@@ -71,13 +71,13 @@ def celery_config(settings: Settings, instance_path: str) -> dict[str, Any]:
         "broker_url": broker,
         "broker_transport_options": transport,
         "broker_connection_retry_on_startup": True,
-        "broker_connection_timeout": 4,
+        "broker_connection_timeout": 2,  # a page that queues a job waits ~5 s at worst
         "task_ignore_result": True,
         # a job is acknowledged when it is done: the broker gives a dead worker's job to another
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 1},
+        "task_publish_retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 1},
         "beat_schedule": schedule,
         "beat_schedule_filename": f"{instance_path}/celerybeat-schedule",
         "worker_hijack_root_logger": False,  # the App's logging (no secrets, request ids)

@@ -421,3 +421,20 @@ def test_the_periodic_sync_queues_every_connected_pims_catalog(connected: FakePi
     assert tasks.sync_all() == 1
     assert tasks.sync_all() == 0  # still queued: not twice
     assert [job[0] for job in queued_jobs()] == [connected.url]
+
+
+def test_a_broker_that_does_not_answer_only_delays_the_sync(
+    tmp_path: Path, pim: FakePim, caplog: pytest.LogCaptureFixture
+) -> None:
+    from devpim.launch import free_port
+
+    down = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    app = create_app(app_config(tmp_path, CELERY_BROKER_URL=down))
+    browser = app.test_client()
+    PimUser(browser, pim).connect()
+    enable(pim)
+    assert browser.get("/").status_code == 200  # the page that queues the run still loads
+    assert "the broker does not answer" in caplog.text
+    with app.app_context():
+        status = sync_store().status(pim.url)
+        assert status and status.state == "queued"  # kept: the sweep queues it once it answers

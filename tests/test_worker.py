@@ -304,7 +304,25 @@ def test_two_workers_two_pims_no_page_twice_and_one_call_at_a_time_per_pim(
     assert "sync_step" in deployment.log("w1") and "sync_step" in deployment.log("w2")
 
 
-def test_a_catalog_disabled_mid_sync_stops_the_run_with_the_reason(deployment: Deployment) -> None:
+def disable_the_catalog(local: LocalPim) -> None:
+    (catalog,) = local.pim.app.extensions["devpim_catalogs"].all()
+    catalog.enabled = False  # a PIM user disables it in the PIM
+
+
+def disconnect_the_app(local: LocalPim) -> None:
+    assert local.pim.app.test_client().post("/apps/revoke").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("cause", "said"),
+    [
+        (disable_the_catalog, "The catalog is disabled"),
+        (disconnect_the_app, "The App was disconnected in the PIM"),
+    ],
+)
+def test_a_cause_that_appears_mid_sync_stops_the_run_and_says_why(
+    deployment: Deployment, cause: Callable[[LocalPim], None], said: str
+) -> None:
     local = deployment.add_pim("1")
     deployment.connect(local)
     local.slow_pages(0.25)
@@ -316,8 +334,7 @@ def test_a_catalog_disabled_mid_sync_stops_the_run_with_the_reason(deployment: D
         return status is not None and status.done >= 200
 
     deployment.wait_for(reading, 60, "the sync did not start reading")
-    (catalog,) = local.pim.app.extensions["devpim_catalogs"].all()
-    catalog.enabled = False  # a PIM user disables it in the PIM
+    cause(local)
 
     def stopped() -> bool:
         status = deployment.status(local)
@@ -325,4 +342,4 @@ def test_a_catalog_disabled_mid_sync_stops_the_run_with_the_reason(deployment: D
 
     deployment.wait_for(stopped, 60, "the sync did not stop")
     status = deployment.status(local)
-    assert status and "The catalog is disabled" in (status.message or "")
+    assert status and said in (status.message or "")
