@@ -2,9 +2,10 @@
 
 A run reads the catalog's `product-uuids` (the selection: it counts the products and marks those
 still selected), then its `mapped-products`: all of them the first time, afterwards only those
-`updated_after` the start of the last run that finished (§6 of akeneo-catalogs.md). Products the
-selection no longer holds are removed at the end. Every page is saved with the cursor to the next
-one, so a run stopped half way (a crash, a deploy, a killed worker) goes on from there.
+`updated_after` the start of the last run that finished, as Akeneo advises for catalogs (they
+send no change events). Products the selection no longer holds are removed at the end. Every
+page is saved with the cursor to the next one, so a run stopped half way (a crash, a deploy, a
+killed worker) goes on from there.
 
 The functions here know nothing of Celery: `app/tasks.py` runs step() as a job and queues the next
 one while step() says there is more to do.
@@ -17,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -162,7 +163,7 @@ def _read(store: SyncStore, api: PimApi, run: Run, deadline: float) -> StepResul
             store.save_uuids(run, page.items, page.next_path)
             if page.next_path and time.monotonic() > deadline:
                 return StepResult("more", run.token)
-        run = _products_phase(run)
+        run = replace(run, phase="products", cursor=None)
     if run.cursor:
         listing = api.resume(run.cursor)
     else:
@@ -178,12 +179,6 @@ def _read(store: SyncStore, api: PimApi, run: Run, deadline: float) -> StepResul
         return StepResult("more", run.token)
     log.info("sync finished pim=%s removed=%d", run.pim_url, removed)
     return StepResult("finished")
-
-
-def _products_phase(run: Run) -> Run:
-    return Run(
-        run.pim_url, run.catalog_id, run.run_id, run.token, run.full, "products", None, run.since
-    )
 
 
 def _check_products(items: list[object], pim_url: str) -> None:
