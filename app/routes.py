@@ -120,7 +120,7 @@ def products() -> Response | str:
     after = request.args.get("after") or None
     sync = current.sync_store().status(pim_url)
     catalog_id = current.store().catalog_id(pim_url)
-    if sync and sync.last_finished_at and catalog_id:
+    if sync and catalog_id and sync.has_copy_of(catalog_id):
         # a sync has copied the catalog: read the copy (no PIM call), and say from when
         view = catalogs.copied_view(
             catalog_id,

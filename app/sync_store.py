@@ -70,6 +70,7 @@ class SyncRow(Base):
     #: the start of the last run that finished: the next run reads products updated after it
     synced_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_catalog_id: Mapped[str | None] = mapped_column(String(64))  # what the copy holds
     last_seconds: Mapped[int | None] = mapped_column(Integer)
     last_done: Mapped[int | None] = mapped_column(Integer)
     last_removed: Mapped[int | None] = mapped_column(Integer)
@@ -101,6 +102,7 @@ class SyncStatus:
     started_at: datetime | None
     message: str | None
     last_finished_at: datetime | None
+    last_catalog_id: str | None
     last_seconds: int | None
     last_done: int | None
     last_removed: int | None
@@ -109,6 +111,12 @@ class SyncStatus:
     def active(self) -> bool:
         """True while a run is queued or running."""
         return self.state in ACTIVE
+
+    def has_copy_of(self, catalog_id: str | None) -> bool:
+        """True when a run of this catalog finished: the copy can be read instead of the PIM.
+
+        A catalog made again (after a disconnect) has a new id: its copy starts empty."""
+        return self.last_finished_at is not None and self.last_catalog_id == catalog_id
 
     def as_json(self) -> dict[str, Any]:
         """For the status endpoint that the connected page polls."""
@@ -176,6 +184,7 @@ class SyncStore:
             started_at=_aware_or_none(r["started_at"]),
             message=r["message"],
             last_finished_at=_aware_or_none(r["last_finished_at"]),
+            last_catalog_id=r["last_catalog_id"],
             last_seconds=r["last_seconds"],
             last_done=r["last_done"],
             last_removed=r["last_removed"],
@@ -386,6 +395,7 @@ class SyncStore:
                 # asks for them (a second early: the PIM's `updated` has whole seconds)
                 synced_since=started - timedelta(seconds=1),
                 last_finished_at=now,
+                last_catalog_id=run.catalog_id,
                 last_seconds=max(0, round((now - started).total_seconds())),
                 last_done=r["done"],
                 last_removed=removed,

@@ -438,3 +438,18 @@ def test_a_broker_that_does_not_answer_only_delays_the_sync(
     with app.app_context():
         status = sync_store().status(pim.url)
         assert status and status.state == "queued"  # kept: the sweep queues it once it answers
+
+
+def test_a_catalog_made_again_is_read_from_the_pim_until_its_first_sync(
+    connected: FakePim, app: Flask
+) -> None:
+    browser = app.test_client()
+    PimUser(browser, connected).connect()
+    run_queued_jobs(connected)
+    assert "From the App's copy" in browser.get("/products").get_data(as_text=True)
+    connected.app.test_client().post("/apps/revoke")  # disconnected: its catalogs go with it
+    PimUser(browser, connected).connect()  # connected again: a new, disabled catalog
+    enable(connected)
+    page = browser.get("/products").get_data(as_text=True)
+    assert "From the App's copy" not in page  # the old copy is of another catalog
+    assert page.count("<tr>") == 1 + 25
