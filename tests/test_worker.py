@@ -136,6 +136,14 @@ class Deployment:
             "--without-gossip", "-l", "INFO", name=name,
         )  # fmt: skip
 
+    def ready(self, *names: str) -> None:
+        """Wait until each named worker listens to the broker."""
+
+        def all_ready() -> bool:
+            return all("ready." in self.log(name) for name in names)
+
+        self.wait_for(all_ready, 60, f"workers {names} did not start")
+
     def beat(self) -> subprocess.Popen[bytes]:
         return self.start("beat", "-s", str(self.root / "beat-schedule"), "-l", "INFO", name="beat")
 
@@ -293,6 +301,7 @@ def test_two_workers_two_pims_no_page_twice_and_one_call_at_a_time_per_pim(
         local.slow_pages(0.02)
     deployment.worker("w1")
     deployment.worker("w2")
+    deployment.ready("w1", "w2")  # else the first one could take both PIMs' jobs
     deployment.start_sync(pim_a)
     deployment.start_sync(pim_b)
     deployment.wait_for(deployment.finished(pim_a, pim_b), 90, "the two syncs did not finish")
