@@ -39,6 +39,7 @@ audit: install
 bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.products
+	$(BIN)/python -m bench.sync
 
 ## lock: pin the dependencies of pyproject.toml again, with their hashes (installs verify them)
 LOCK := .lock-venv/bin/uv pip compile pyproject.toml --universal --generate-hashes --no-header --upgrade
