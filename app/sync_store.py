@@ -418,11 +418,6 @@ class SyncStore:
                 lease_until=None,
             )
 
-    def release(self, run: Run) -> None:
-        """Let another job take the run over at once (the worker is shutting down)."""
-        with self._begin() as db:
-            self._guarded(db, run, lease_until=None)
-
     def _guarded(self, db: DbConnection, run: Run, **values: Any) -> None:
         moved = db.execute(
             update(SyncRow)
