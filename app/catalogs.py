@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .api import PimApi
+from .api import ListUnavailable, PimApi
 from .errors import AppError, PimError, PimHttpError, TokenRevoked
 from .store import Store
 
@@ -155,22 +155,14 @@ class Catalogs:
         self, catalog_id: str, *, limit: int = 100, after: str | None = None
     ) -> MappedPage:
         """One page of the catalog's mapped products (search_after cursor), or why not."""
-        params = {"limit": str(limit)} | ({"search_after": after} if after else {})
-        body = self.api.get(f"{CATALOGS_PATH}/{quote(catalog_id)}/mapped-products", params)
-        if (
-            isinstance(body, dict)
-            and ("error" in body or "message" in body)
-            and "_embedded" not in body
-        ):
-            # a disabled catalog, or no mapping schema: 200 with the reason (§2.1)
-            return MappedPage([], unusable=str(body.get("error") or body.get("message"))[:300])
-        embedded = body.get("_embedded") if isinstance(body, dict) else None
-        items = embedded.get("items") if isinstance(embedded, dict) else None
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise PimError("The PIM's mapped products are not a list.", pim_url=self.pim_url)
-        has_next = isinstance(body.get("_links", {}).get("next"), dict)
-        cursor = str(items[-1].get("uuid")) if has_next and items else None
-        return MappedPage(items, next_cursor=cursor)
+        path = f"{CATALOGS_PATH}/{quote(catalog_id)}/mapped-products"
+        listing = self.api.items(path, {"search_after": after} if after else {}, limit=limit)
+        try:
+            page = next(listing.pages())
+        except ListUnavailable as unusable:  # disabled, or no mapping schema: 200 with why (§2.1)
+            return MappedPage([], unusable=unusable.reason)
+        cursor = str(page.items[-1].get("uuid")) if page.next_path and page.items else None
+        return MappedPage(page.items, next_cursor=cursor)
 
     def view(self, *, limit: int, after: str | None = None) -> CatalogView:
         """The catalog and a page of its products for a page; errors become a notice.
