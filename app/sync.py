@@ -167,7 +167,8 @@ def _read(store: SyncStore, api: PimApi, run: Run, deadline: float) -> StepResul
     if run.cursor:
         listing = api.resume(run.cursor)
     else:
-        params = {"updated_after": _atom(run.since)} if run.since and not run.full else {}
+        # a full run has no `since` (store.request and store.finish see to it)
+        params = {"updated_after": _atom(run.since)} if run.since else {}
         listing = api.items(f"{catalog}/mapped-products", params, limit=PRODUCTS_PER_PAGE)
     for page in listing.pages():
         _check_products(page.items, api.pim_url)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,10 +59,8 @@ class SyncRow(Base):
     since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # updated_after
     queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     total: Mapped[int] = mapped_column(Integer, default=0)  # products in the catalog
     done: Mapped[int] = mapped_column(Integer, default=0)  # products read by this run
-    removed: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text)  # why it stopped or failed, in plain words
     lease_token: Mapped[str | None] = mapped_column(String(32))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -99,7 +96,6 @@ class SyncStatus:
     phase: str
     total: int
     done: int
-    started_at: datetime | None
     message: str | None
     last_finished_at: datetime | None
     last_catalog_id: str | None
@@ -161,16 +157,11 @@ class SyncStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    @contextmanager
-    def _begin(self) -> Iterator[DbConnection]:
-        with self.engine.begin() as db:
-            yield db
-
     # -- what pages ask -------------------------------------------------------------------------
 
     def status(self, pim_url: str) -> SyncStatus | None:
         """The PIM's sync, or None when it never ran."""
-        with self._begin() as db:
+        with self.engine.begin() as db:
             row = db.execute(select(SyncRow).where(SyncRow.pim_url == pim_url)).first()
         if row is None:
             return None
@@ -181,7 +172,6 @@ class SyncStore:
             phase=r["phase"],
             total=r["total"],
             done=r["done"],
-            started_at=_aware_or_none(r["started_at"]),
             message=r["message"],
             last_finished_at=_aware_or_none(r["last_finished_at"]),
             last_catalog_id=r["last_catalog_id"],
@@ -202,16 +192,8 @@ class SyncStore:
         )
         if after:
             query = query.where(SyncedProductRow.uuid > after)
-        with self._begin() as db:
+        with self.engine.begin() as db:
             return [json.loads(data) for (data,) in db.execute(query)]
-
-    def count(self, pim_url: str, catalog_id: str | None = None) -> int:
-        """How many products the local copy holds for the PIM (and catalog)."""
-        query = select(func.count()).where(SyncedProductRow.pim_url == pim_url)
-        if catalog_id:
-            query = query.where(SyncedProductRow.catalog_id == catalog_id)
-        with self._begin() as db:
-            return int(db.execute(query).scalar_one())
 
     # -- starting a run -------------------------------------------------------------------------
 
@@ -222,10 +204,8 @@ class SyncStore:
         run is incremental when an earlier one finished for this catalog, full if not.
         """
         now = _now()
-        with self._begin() as db:
-            row = db.execute(
-                select(SyncRow).where(SyncRow.pim_url == pim_url).with_for_update()
-            ).first()
+        with self.engine.begin() as db:
+            row = db.execute(select(SyncRow).where(SyncRow.pim_url == pim_url)).first()
             if row is None:
                 run_id = _run_id()
                 try:
@@ -259,23 +239,19 @@ class SyncStore:
         """(pim_url, run_id) of the runs no live worker holds: their worker died, or no worker
         took the job (a broker that lost it). The sweep queues them again."""
         now = _now()
-        with self._begin() as db:
+        waited_too_long = (SyncRow.state == QUEUED) & (SyncRow.queued_at < now - QUEUE_GRACE)
+        with self.engine.begin() as db:
             rows = db.execute(
                 select(SyncRow.pim_url, SyncRow.run_id).where(
                     or_(
                         (SyncRow.state == RUNNING)
                         & (SyncRow.lease_until.is_(None) | (SyncRow.lease_until < now)),
-                        (SyncRow.state == QUEUED) & (SyncRow.queued_at < now - QUEUE_GRACE),
+                        waited_too_long,
                     )
                 )
             ).all()
-            for pim_url, _run in rows:
-                # one sweep is enough: the next one waits for the grace period again
-                db.execute(
-                    update(SyncRow)
-                    .where(SyncRow.pim_url == pim_url, SyncRow.state == QUEUED)
-                    .values(queued_at=now)
-                )
+            # queued again now: the next sweep waits for the grace period again
+            db.execute(update(SyncRow).where(waited_too_long).values(queued_at=now))
         return [(str(p), str(r)) for p, r in rows]
 
     # -- running it (the worker) ----------------------------------------------------------------
@@ -287,7 +263,7 @@ class SyncStore:
         free = SyncRow.lease_until.is_(None) | (SyncRow.lease_until < now)
         if token:
             free = free | (SyncRow.lease_token == token)
-        with self._begin() as db:
+        with self.engine.begin() as db:
             taken = db.execute(
                 update(SyncRow)
                 .where(
@@ -319,13 +295,13 @@ class SyncStore:
 
     def renew(self, run: Run) -> None:
         """Keep the lease for another LEASE; LeaseLost when another worker took it."""
-        with self._begin() as db:
+        with self.engine.begin() as db:
             self._guarded(db, run, lease_until=_now() + LEASE)
 
     def save_uuids(self, run: Run, uuids: list[str], cursor: str | None) -> None:
         """One page of the catalog's uuids: mark those the copy holds as still selected, count
         them, save the cursor (None: the last page, the products come next)."""
-        with self._begin() as db:
+        with self.engine.begin() as db:
             if uuids:
                 db.execute(
                     update(SyncedProductRow)
@@ -351,7 +327,7 @@ class SyncStore:
             }
             for product in products
         ]
-        with self._begin() as db:
+        with self.engine.begin() as db:
             # replace, not insert: a page read again after a crash changes nothing
             if rows:
                 uuids = [row["uuid"] for row in rows]
@@ -368,7 +344,7 @@ class SyncStore:
         selection without being updated: its criteria changed) reads everything instead: None.
         """
         now = _now()
-        with self._begin() as db:
+        with self.engine.begin() as db:
             r = db.execute(select(SyncRow).where(SyncRow.pim_url == run.pim_url)).one()._mapping
             if not run.full:
                 held = db.execute(
@@ -389,8 +365,6 @@ class SyncStore:
                 db,
                 run,
                 state=FINISHED,
-                finished_at=now,
-                removed=removed,
                 # products changed while this run read are newer than its start: the next one
                 # asks for them (a second early: the PIM's `updated` has whole seconds)
                 synced_since=started - timedelta(seconds=1),
@@ -407,12 +381,11 @@ class SyncStore:
 
     def end(self, run: Run, state: str, message: str) -> None:
         """Stop the run: STOPPED (a cause the user must remove) or FAILED (taken up again)."""
-        with self._begin() as db:
+        with self.engine.begin() as db:
             self._guarded(
                 db,
                 run,
                 state=state,
-                finished_at=_now(),
                 message=message[:1000],
                 lease_token=None,
                 lease_until=None,
@@ -443,10 +416,8 @@ def _fresh_run(catalog_id: str, run_id: str, full: bool, now: datetime) -> dict[
         "since": None,
         "queued_at": now,
         "started_at": None,
-        "finished_at": None,
         "total": 0,
         "done": 0,
-        "removed": 0,
         "message": None,
         "lease_token": None,
         "lease_until": None,
