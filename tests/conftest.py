@@ -272,6 +272,11 @@ def user(client: FlaskClient, pim: FakePim) -> PimUser:
     return PimUser(client, pim)
 
 
+def form_token(html: str) -> str:
+    """The CSRF token a page's forms carry (what a browser posts back)."""
+    return html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+
 def unavailable(reason: str) -> None:
     """Skip a test that needs a missing tool, except in CI, where a missing tool is a failure."""
     if os.environ.get("CI"):

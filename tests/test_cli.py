@@ -16,7 +16,7 @@ from app import create_app
 from app.akeneo import SCOPES_UPDATE_PATH
 from app.config import DEFAULT_SCOPES
 
-from .conftest import FakePim, PimUser, app_config, make_pim, plug
+from .conftest import FakePim, PimUser, app_config, form_token, make_pim, plug
 
 
 def run(app: Flask, *args: str) -> tuple[int, str]:
@@ -108,7 +108,7 @@ def test_the_connected_page_offers_the_scope_notice_when_scopes_are_missing(
     next_release.set_cookie("akeneo_app_session", browser.get_cookie("akeneo_app_session").value)  # type: ignore[union-attr]
     html = next_release.get("/").get_data(as_text=True)
     assert 'id="missing-scopes"' in html and "read_categories" in html
-    token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    token = form_token(html)
     assert next_release.post("/scopes/notify", data={"csrf_token": token}).status_code == 302
     assert pim.state.app.scope_requests == ["read_channel_settings read_categories"]
     assert "The PIM was told" in next_release.get("/").get_data(as_text=True)
@@ -147,7 +147,7 @@ def test_a_scope_notice_refused_with_401_marks_the_connection_revoked(
     ).test_client()
     next_release.set_cookie("akeneo_app_session", browser.get_cookie("akeneo_app_session").value)  # type: ignore[union-attr]
     html = next_release.get("/").get_data(as_text=True)
-    token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    token = form_token(html)
     pim.state.revoke()  # the PIM disconnects the App before the user asks
     assert next_release.post("/scopes/notify", data={"csrf_token": token}).status_code == 302
     store = next_release.application.extensions["akeneo_store"]

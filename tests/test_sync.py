@@ -19,12 +19,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import text, update
 
 from app import create_app, current
-from app.sync import StepResult, step
-from app.sync_store import SyncRow, SyncStore
+from app.sync import step
+from app.sync_store import LeaseLost, SyncRow, SyncStore
 from devpim.catalogs import AppCatalog, selected
 from devpim.products import Catalog
 
-from .conftest import FakePim, PimUser, app_config
+from .conftest import FakePim, PimUser, app_config, form_token
 from .test_catalogs import catalogs_of, configure, the_catalog
 
 MAPPED = "mapped-products"
@@ -65,30 +65,25 @@ def sync_store() -> SyncStore:
     return current.sync_store()
 
 
-def run_sync(pim: FakePim, *, full: bool = False, pages_per_step: bool = True) -> list[str]:
+def run_sync(pim: FakePim, *, full: bool = False) -> list[str]:
     """Queue a run and play its jobs to the end, as a worker would; the outcomes of the steps."""
-    queued: list[tuple[str, str, str | None]] = []
     catalog_id = current.store().catalog_id(pim.url)
     assert catalog_id
     run_id = sync_store().request(pim.url, catalog_id, full=full)
     assert run_id
-    queued.append((pim.url, run_id, None))
+    return play(pim.url, run_id)
+
+
+def play(pim_url: str, run_id: str, token: str | None = None) -> list[str]:
+    """Run a run's steps one after the other, each job passing its lease to the next."""
     outcomes = []
-    while queued:
-        pim_url, run, token = queued.pop(0)
+    while True:
         # seconds=0: one page a step, the hardest case for saving the place between steps
-        result: StepResult = step(
-            sync_store(),
-            current.app_api(pim_url),
-            pim_url,
-            run,
-            token,
-            seconds=0 if pages_per_step else 60,
-        )
+        result = step(sync_store(), current.app_api(pim_url), pim_url, run_id, token, seconds=0)
         outcomes.append(result.outcome)
-        if result.outcome == "more":
-            queued.append((pim_url, run, result.token))
-    return outcomes
+        if result.outcome != "more":
+            return outcomes
+        token = result.token
 
 
 def copy_of(pim: FakePim) -> dict[str, dict[str, Any]]:
@@ -197,7 +192,7 @@ def test_a_run_that_failed_half_way_goes_on_from_its_cursor_with_exact_counts(
     assert "next sync goes on from there" in (status.message or "")
 
     del connected.overrides[("GET", path)]
-    run_sync_resumed(connected)
+    assert run_sync(connected)[-1] == "finished"
     first_pages = [c for c in mapped_calls(connected) if not c.query.get("search_after")]
     assert len(first_pages) == 1  # the resumed run went on from its cursor, not from zero
     assert len(copy_of(connected)) == 54
@@ -223,10 +218,6 @@ def run_until_second_products_page(pim: FakePim, path: str, failure: Any) -> lis
         token = result.token
 
 
-def run_sync_resumed(pim: FakePim) -> None:
-    assert run_sync(pim)[-1] == "finished"
-
-
 # -- one worker per PIM at a time ----------------------------------------------------------------
 
 
@@ -245,7 +236,7 @@ def test_one_run_per_pim_at_a_time_and_a_dead_workers_lease_runs_out(connected: 
     assert sync_store().to_requeue() == [(connected.url, run_id)]
     taken = sync_store().acquire(connected.url, run_id)
     assert taken and taken.token != held.token
-    with pytest.raises(Exception, match=connected.url):
+    with pytest.raises(LeaseLost, match=connected.url):
         sync_store().renew(held)  # the old worker, if it comes back, writes nothing more
 
 
@@ -354,7 +345,7 @@ def test_sync_now_needs_the_forms_token_and_queues_a_full_run(
     run_queued_jobs(connected)
     assert browser.post("/sync").status_code == 400  # no CSRF token
     home = browser.get("/").get_data(as_text=True)
-    token = home.split('name="csrf_token" value="')[1].split('"')[0]
+    token = form_token(home)
     answer = browser.post("/sync", data={"csrf_token": token})
     assert answer.status_code == 302
     status = sync_store().status(connected.url)
@@ -376,12 +367,7 @@ def run_queued_jobs(pim: FakePim) -> None:
         (payload,) = db.execute(text("SELECT payload FROM kombu_message")).scalars()
         db.execute(text("DELETE FROM kombu_message"))
     args, _kwargs, _embed = json.loads(base64.b64decode(json.loads(payload)["body"]))
-    pim_url, run_id, token = args
-    while True:
-        result = step(sync_store(), current.app_api(pim_url), pim_url, run_id, token)
-        if result.outcome != "more":
-            return
-        token = result.token
+    play(*args)
 
 
 # -- the periodic jobs ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from app import create_app
 from app.flow import SESSION_LIFETIME
 from app.logs import RequestId
 
-from .conftest import FakePim, PimUser, app_config
+from .conftest import FakePim, PimUser, app_config, form_token
 
 
 def test_pages_carry_security_headers(client: FlaskClient) -> None:
@@ -60,7 +60,7 @@ def test_sign_out_needs_the_sessions_csrf_token(user: PimUser, client: FlaskClie
     assert client.post("/logout").status_code == 400
     assert "Julia Stark" in client.get("/").get_data(as_text=True)  # still signed in
     html = client.get("/").get_data(as_text=True)
-    token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    token = form_token(html)
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
     assert "Your Akeneo App is running" in client.get("/").get_data(as_text=True)
     store = client.application.extensions["akeneo_store"]
@@ -125,7 +125,7 @@ def test_sign_out_ends_the_session_for_good(user: PimUser, client: FlaskClient) 
     copied = client.get_cookie("akeneo_app_session")
     assert copied is not None
     html = client.get("/").get_data(as_text=True)
-    token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    token = form_token(html)
     signed_out = client.post("/logout", data={"csrf_token": token}, follow_redirects=True)
     assert "You are signed out" in signed_out.get_data(as_text=True)
     # the cookie copied before sign-out (another tab, a stolen copy) opens nothing any more
