@@ -408,6 +408,9 @@ class RedisServer:
                 break
             except redis.ConnectionError:
                 time.sleep(0.05)
+        else:
+            self.stop()
+            raise RuntimeError(f"redis-server did not answer on port {self.port}")
         client.close()
 
     def stop(self) -> None:

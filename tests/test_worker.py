@@ -24,10 +24,9 @@ from flask import Flask
 
 from app import create_app, current
 from app.sync_store import SyncStatus
-from devpim import create_devpim
 from devpim.launch import ROOT, bind, die_with_parent
 
-from .conftest import APP_BASE, CLIENT_ID, CLIENT_SECRET, SECRET_KEY, FakePim, PimUser
+from .conftest import CLIENT_ID, CLIENT_SECRET, SECRET_KEY, FakePim, PimUser, make_pim
 
 pytestmark = pytest.mark.worker
 
@@ -86,22 +85,13 @@ class Deployment:
 
     def add_pim(self, user_id: str) -> LocalPim:
         server = bind(0)
-        url = f"http://127.0.0.1:{server.server_port}"
-        devpim = create_devpim(
-            {
-                "PIM_URL": url,
-                "APP_CLIENT_ID": CLIENT_ID,
-                "APP_CLIENT_SECRET": CLIENT_SECRET,
-                "APP_ACTIVATE_URL": f"{APP_BASE}/activate",
-                "APP_CALLBACK_URL": f"{APP_BASE}/callback",
-                "USER_ID": user_id,
-                "PRODUCT_COUNT": str(PRODUCTS),
-            }
+        pim = make_pim(
+            f"http://127.0.0.1:{server.server_port}", USER_ID=user_id, PRODUCT_COUNT=PRODUCTS
         )
-        counting = Counting(devpim)
+        counting = Counting(pim.app)
         server.app = counting
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        local = LocalPim(FakePim(url, devpim), counting, server)
+        local = LocalPim(pim, counting, server)
         self.pims.append(local)
         return local
 
