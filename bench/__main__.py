@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from bench import app_env
 from devpim.launch import HOST, ROOT, free_port, start_gunicorn, stop_process
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
@@ -82,17 +83,7 @@ class Bench:
         )
         self.app = start_gunicorn(
             app_port,
-            {
-                "AKENEO_CLIENT_ID": self.client_id,
-                "AKENEO_CLIENT_SECRET": self.secret,
-                "SECRET_KEY": secrets.token_urlsafe(32),
-                "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
-                "AKENEO_PIM_ALLOWED_HOSTS": HOST,
-                "AKENEO_PIM_ALLOW_HTTP": "1",
-                "SERVER_TIMING": "1",
-                "ACCESS_LOG": "0",
-                "LOG_LEVEL": "WARNING",
-            },
+            app_env(self.client_id, self.secret, workdir, SERVER_TIMING="1"),
             workers=workers,
             log=workdir / "gunicorn.log",
             app="bench.ceiling:create_app()",

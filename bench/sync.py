@@ -30,6 +30,7 @@ from typing import Any
 
 import requests
 
+from bench import app_env
 from devpim.launch import HOST, ROOT, die_with_parent, free_port, start_gunicorn, stop_process
 
 MAPPING = {
@@ -54,17 +55,7 @@ class Setup:
         self.client_id, self.secret = str(uuid.uuid4()), secrets.token_urlsafe(32)
         app_port = free_port()
         self.app_url = f"http://{HOST}:{app_port}"
-        self.env = {
-            "AKENEO_CLIENT_ID": self.client_id,
-            "AKENEO_CLIENT_SECRET": self.secret,
-            "SECRET_KEY": secrets.token_urlsafe(32),
-            "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
-            "AKENEO_PIM_ALLOWED_HOSTS": HOST,
-            "AKENEO_PIM_ALLOW_HTTP": "1",
-            "AKENEO_SYNC_INTERVAL": "0",
-            "LOG_LEVEL": "WARNING",
-            "ACCESS_LOG": "0",
-        }
+        self.env = app_env(self.client_id, self.secret, workdir, AKENEO_SYNC_INTERVAL="0")
         self.pims: list[tuple[str, subprocess.Popen[bytes]]] = []
         for _ in range(pims):
             port = free_port()
