@@ -1,8 +1,8 @@
 # Build: docker build -t akeneo-app .
 # Run:   docker run --env-file .env -p 127.0.0.1:8000:8000 -v akeneo-app:/app/instance \
 #            --stop-timeout 30 akeneo-app
-# Sync:  docker run --env-file .env --no-healthcheck akeneo-app celery -A app.tasks worker
-#        (as many as you like; and one `celery -A app.tasks beat`)
+# Sync:  docker run --env-file .env --no-healthcheck akeneo-app celery -A app.sync.make_celery worker
+#        (as many as you like; and one `celery -A app.sync.make_celery beat`)
 # Or:    docker compose up   (the App, a worker, beat, Redis and PostgreSQL: see compose.yaml)
 
 FROM python:3.12-slim-bookworm AS build

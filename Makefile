@@ -18,7 +18,7 @@ install: $(BIN)/.installed
 
 ## run: the App with a local PIM when AKENEO_CLIENT_ID is not set, the App alone otherwise
 run: install
-	@exec $(BIN)/python -m devpim --port $(PORT) --pim-port $(PIM_PORT)
+	@exec $(BIN)/python -m launcher --port $(PORT) --pim-port $(PIM_PORT)
 
 ## reset-pim: the local PIM forgets the App (a new client id and secret; connect again)
 reset-pim:
@@ -39,7 +39,7 @@ audit: install
 bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.products
-	$(BIN)/python -m bench.sync
+	@if [ -d app/sync ]; then $(BIN)/python -m bench.sync; fi
 
 ## lock: pin the dependencies of pyproject.toml again, with their hashes (installs verify them)
 LOCK := .lock-venv/bin/uv pip compile pyproject.toml --universal --generate-hashes --no-header --upgrade

@@ -1,4 +1,4 @@
-"""The Flask reference App for Akeneo PIM.
+"""The Flask reference App for Akeneo PIM: an activation core, and features that plug into it.
 
 Run it with `flask --app app run` or `gunicorn 'app:create_app()'`.
 """
@@ -11,30 +11,25 @@ from typing import Any
 
 from flask import Flask
 
-from . import current, routes, sync_views
+from . import current, routes
 from .akeneo import AkeneoClient
-from .catalogs import load_schema
+from .catalogs import init_app as init_catalogs
 from .cli import register_cli
 from .config import Settings
+from .db import Database, Encryption
 from .errors import register_error_handlers
 from .flow import Flow
 from .identity import IdTokenVerifier
-from .logs import (
-    configure_logging,
-    record_pim_time,
-    register_request_ids,
-    register_server_timing,
-)
+from .logs import configure_logging, record_pim_time, register_request_ids, register_server_timing
 from .security import register_security
 from .store import Store
-from .sync_store import SyncStore
-from .tasks import celery_init_app
+from .sync import init_app as init_sync
 
 log = logging.getLogger(__name__)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Create the App: settings first, then the PIM client and the store, then the routes."""
+    """Create the App: the core first, then each feature, then what the features added to."""
     app = Flask(
         __name__,
         instance_relative_config=True,
@@ -54,22 +49,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         max_response_bytes=settings.max_response_mb * 1024 * 1024,
         on_call=record_pim_time if settings.server_timing else None,
     )
-    store = Store(settings.database_url, settings.encryption_keys)
-    store.create_schema()  # the sync's tables too (SyncStore's rows share the App's metadata)
+    database = Database(settings.database_url)
     app.extensions[current.SETTINGS] = settings
     app.extensions[current.CLIENT] = client
-    app.extensions[current.STORE] = store
-    app.extensions[current.SCHEMA] = load_schema()  # what the App asks of each product
-    app.extensions[current.SYNC_STORE] = SyncStore(store.engine)
-    celery_init_app(app, settings)
-    app.extensions[current.FLOW] = Flow(settings, client, IdTokenVerifier(client.public_key), store)
-
+    app.extensions[current.DATABASE] = database
+    app.extensions[current.STORE] = Store(database, Encryption(settings.encryption_keys))
     register_security(app, settings)
     register_request_ids(app, trust_incoming=settings.trusted_proxies > 0)
     if settings.server_timing:
         register_server_timing(app)
     app.register_blueprint(routes.bp)
-    app.register_blueprint(sync_views.bp)
     register_error_handlers(app)
     register_cli(app)
+
+    # the features: delete a line (with app/<feature>/ and tests/<feature>/) to drop one
+    init_catalogs(app)  # the App's catalog in each PIM: /products, /media
+    init_sync(app)  # a copy of each catalog, kept by Celery workers: /sync
+
+    # what the features added to: their tables, the scopes they asked for
+    database.create_schema()
+    settings = app.extensions[current.SETTINGS]
+    verifier = IdTokenVerifier(client.public_key)
+    app.extensions[current.FLOW] = Flow(settings, client, verifier, app.extensions[current.STORE])
     return app

@@ -15,7 +15,6 @@ Why its own retry loop rather than urllib3's Retry: a call made for a web page h
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import random
 import re
@@ -30,7 +29,8 @@ from urllib.parse import urlencode, urlsplit
 import requests
 import urllib3
 
-from .errors import PimError, PimHttpError, PimTimeout, TokenRevoked, pim_message
+from .errors import PimError, PimTimeout
+from .pim_response import PimResponse, checked
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class AkeneoClient:
         max_response_bytes: int = MAX_API_BODY,
         session: requests.Session | None = None,
         on_call: Callable[[float], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client_id = client_id
         self.max_response_bytes = max_response_bytes
@@ -91,6 +92,7 @@ class AkeneoClient:
         self.on_call = on_call  # told the seconds of every PIM round trip (Server-Timing)
         self._client_secret = client_secret
         self.timeout = timeout
+        self.sleep = sleep  # how a retry waits (tests record the waits instead)
         # one pooled session per process: keep-alive to the PIM saves a TLS handshake per call
         self.http = session or requests.Session()
         self.http.headers["User-Agent"] = USER_AGENT
@@ -189,7 +191,15 @@ class AkeneoClient:
             sent_headers["Authorization"] = f"Bearer {token}"
         cap = self.max_response_bytes if max_bytes is None else max_bytes
         idempotent = method.upper() in IDEMPOTENT
+        # a retry writes the file again from its start: never after the part a dropped
+        # connection left (a sink that cannot be rewound is not retried)
+        start = sink.tell() if sink is not None and sink.seekable() else None
+        if sink is not None and start is None:
+            retries = 0
         for attempt in range(retries + 1):
+            if attempt and sink is not None and start is not None:
+                sink.seek(start)
+                sink.truncate()
             try:
                 response = self._attempt(
                     method, pim_url + path, sent_headers, deadline, cap, sink, kwargs
@@ -225,7 +235,7 @@ class AkeneoClient:
                 if pause is not None and self._wait(pause, deadline):
                     continue
             break
-        return _checked(response, what=what, pim_url=pim_url, token=token)
+        return checked(response, what=what, pim_url=pim_url, token=token)
 
     def _attempt(
         self,
@@ -283,70 +293,12 @@ class AkeneoClient:
                 self._in_flight[host] = threading.BoundedSemaphore(MAX_IN_FLIGHT)
             return self._in_flight[host]
 
-    @staticmethod
-    def _wait(seconds: float, deadline: float | None) -> bool:
+    def _wait(self, seconds: float, deadline: float | None) -> bool:
         """Sleep before a retry; False (and no sleep) when the retry would end after deadline."""
         if deadline is not None and time.monotonic() + seconds >= deadline:
             return False
-        time.sleep(seconds)
+        self.sleep(seconds)
         return True
-
-
-@dataclass(frozen=True)
-class PimResponse:
-    """A PIM's answer: its status, headers and body (empty when it went to a sink)."""
-
-    url: str
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    ms: float = 0.0
-
-    def json(self, what: str = "request") -> Any:
-        """The body as JSON; PimError when it is not JSON."""
-        parsed = _parse_json(self.body)
-        if parsed is _NOT_JSON:
-            target = urlsplit(self.url)
-            raise PimError(
-                f"The PIM's answer to the {what} is not JSON.",
-                pim_url=f"{target.scheme}://{target.netloc}",
-            )
-        return parsed
-
-    @property
-    def location(self) -> str | None:
-        """The Location header (what a create or an update names)."""
-        return self.headers.get("Location")
-
-    @property
-    def retry_after(self) -> float | None:
-        """Retry-After in seconds, when the PIM gave a number."""
-        try:
-            seconds = float(self.headers.get("Retry-After", ""))
-        except ValueError:
-            return None
-        return seconds if seconds >= 0 else None
-
-
-def _checked(response: PimResponse, *, what: str, pim_url: str, token: str | None) -> PimResponse:
-    """The response if it is a 2xx; else the typed error that says what the PIM refused."""
-    if 200 <= response.status < 300:
-        return response  # parsed by its reader, once: a page of products is 1 to 2 MB
-    body = _parse_json(response.body)
-    if response.status == 401 and token:
-        raise TokenRevoked(
-            pim_message(body) or "The PIM no longer accepts the App's token.", pim_url=pim_url
-        )
-    if 300 <= response.status < 400:
-        raise PimError(
-            f"The PIM refused the {what} (HTTP {response.status}): it answered with a "
-            "redirect, which the App does not follow.",
-            pim_url=pim_url,
-        )
-    raise PimHttpError.from_answer(response.status, body, response.retry_after, what, pim_url)
-
-
-_NOT_JSON = object()
 
 
 def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -403,10 +355,3 @@ def _read_capped(
             sink.write(chunk)
         else:
             chunks.append(chunk)
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return _NOT_JSON

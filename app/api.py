@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
-from .akeneo import SCOPES_UPDATE_PATH, AkeneoClient, PimResponse
+from .akeneo import SCOPES_UPDATE_PATH, AkeneoClient
 from .errors import PimError, TokenRevoked
+from .pim_response import PimResponse
 from .tokens import TokenSource
 
 COLLECTION_TYPE = "application/vnd.akeneo.collection+json"

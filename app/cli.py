@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,15 +15,11 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from . import current
+from . import current, signals
 from .api import PimApi
-from .catalogs import Catalogs, explain_unusable
 from .errors import AppError
 from .pim_url import PimUrlPolicy, normalise
-from .sync import describe
-from .sync_store import FINISHED, QUEUED
-from .tasks import start_sync
-from .tokens import AppToken, ConnectionToken, StaticToken, TokenSource
+from .tokens import AppToken, PasswordGrantToken, StaticToken, TokenSource
 
 akeneo = AppGroup("akeneo", help="The App's connections to Akeneo PIMs.")
 T = TypeVar("T")
@@ -45,11 +40,23 @@ def echo(text: str) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    """Add the `akeneo` command group to `flask`."""
-    app.cli.add_command(akeneo)
+    """Add the `akeneo` command group to `flask`: the core's commands, and room for each
+    feature's (add_commands)."""
+    group = AppGroup("akeneo", help=akeneo.help)
+    for command in akeneo.commands.values():
+        group.add_command(command)
+    app.cli.add_command(group)
 
 
-def _one_line(action: Callable[[], T]) -> T:
+def add_commands(app: Flask, *commands: click.Command) -> None:
+    """Add a feature's commands to this App's `flask akeneo` group."""
+    group = app.cli.commands["akeneo"]
+    assert isinstance(group, click.Group)
+    for command in commands:
+        group.add_command(command)
+
+
+def one_line(action: Callable[[], T]) -> T:
     """Run `action`; an App error (bad URL, refused credential, PIM error) ends in one line."""
     try:
         return action()
@@ -57,31 +64,31 @@ def _one_line(action: Callable[[], T]) -> T:
         raise click.ClickException(safe(error.message)) from None
 
 
-def _origin(raw: str) -> str:
+def origin_of(raw: str) -> str:
     """The PIM's origin: a PIM the App is connected to as stored (it passed the host policy when
     it connected: `make run`'s local PIM needs no extra setting), any other as /activate checks
     it."""
-    stored = _one_line(lambda: normalise(raw, allow_http=True).origin)
+    stored = one_line(lambda: normalise(raw, allow_http=True).origin)
     if current.store().is_connected(stored):
         return stored
     settings = current.settings()
     policy = PimUrlPolicy(settings.pim_allowed_hosts, settings.pim_allow_http)
-    return _one_line(lambda: policy.check(raw))
+    return one_line(lambda: policy.check(raw))
 
 
 def _token_source(pim_flag: str | None) -> tuple[str, TokenSource]:
     """--pim: that PIM's App token; else AKENEO_ACCESS_TOKEN, else the connection, else App."""
     settings = current.settings()
     if pim_flag:
-        origin = _origin(pim_flag)
+        origin = origin_of(pim_flag)
         return origin, AppToken(current.store(), origin)
     if not settings.pim_url:
         raise click.ClickException("Name the PIM with --pim URL, or set AKENEO_PIM_URL.")
-    origin = _origin(settings.pim_url)
+    origin = origin_of(settings.pim_url)
     if settings.access_token:
         return origin, StaticToken(settings.access_token)
     if settings.connection:
-        return origin, ConnectionToken(
+        return origin, PasswordGrantToken(
             current.client(), current.store(), origin, settings.connection
         )
     return origin, AppToken(current.store(), origin)
@@ -135,20 +142,20 @@ def call(path: str, pim_url: str | None, method: str, data: str | None, every_pa
         if data:
             raise click.ClickException("--data goes with POST or PATCH.")
         if every_page:
-            _one_line(lambda: _print_items(api, path))
+            one_line(lambda: _print_items(api, path))
         else:
-            body: Any = _one_line(lambda: api.get(path))
+            body: Any = one_line(lambda: api.get(path))
             echo(json.dumps(body, indent=2, ensure_ascii=False))
         return
     items = _parse_body(data)
     if isinstance(items, list):
         if method != "PATCH":
             raise click.ClickException("A list of items is upserted with --method PATCH.")
-        failed = _one_line(lambda: _print_upserts(api, path, items))
+        failed = one_line(lambda: _print_upserts(api, path, items))
         if failed:
             raise click.ClickException(f"{failed} item(s) were refused.")
         return
-    written = _one_line(lambda: api.write(method, path, items))
+    written = one_line(lambda: api.write(method, path, items))
     line = f"{written.status}"
     if written.location:
         line += f" {written.location}"
@@ -194,92 +201,17 @@ def _print_upserts(api: PimApi, path: str, items: list[Any]) -> int:
     return failed
 
 
-@akeneo.command("catalogs")
-@click.option("--pim", "pim_url", required=True, help="A connected PIM.")
-def catalogs(pim_url: str) -> None:
-    """List the App's catalogs in a PIM: id, enabled or not, name."""
-    origin = _origin(pim_url)
-    found = _one_line(lambda: current.catalogs(origin).all())
-    if not found:
-        echo(f"The App has no catalog in {origin} yet (connecting makes one).")
-    for catalog in found:
-        state = "enabled " if catalog.enabled else "disabled"
-        echo(f"{catalog.id}  {state}  {catalog.name}")
-
-
-@akeneo.command("products")
-@click.option("--pim", "pim_url", required=True, help="A connected PIM.")
-@click.option("--limit", default=10, show_default=True, help="How many products (1 to 100).")
-@click.option("--all", "every_page", is_flag=True, help="Every product of the catalog.")
-def products(pim_url: str, limit: int, every_page: bool) -> None:
-    """Print the catalog's mapped products, one JSON line each."""
-    if not 1 <= limit <= 100:
-        raise click.ClickException("--limit is a number from 1 to 100.")
-    origin = _origin(pim_url)
-    _one_line(lambda: _print_mapped(current.catalogs(origin), limit, every_page))
-
-
-def _print_mapped(catalogs: Catalogs, limit: int, every_page: bool) -> None:
-    catalog_id = catalogs.store.catalog_id(catalogs.pim_url) or catalogs.ensure().id
-    after: str | None = None
-    while True:
-        page = catalogs.mapped_products(catalog_id, limit=limit, after=after)
-        if page.unusable:
-            raise click.ClickException(explain_unusable(page.unusable))
-        for product in page.products:
-            echo(json.dumps(product, ensure_ascii=False))
-        if not every_page or not page.next_cursor:
-            return
-        after = page.next_cursor
-
-
-@akeneo.command("sync")
-@click.option("--pim", "pim_url", help="A connected PIM (default: every connected PIM).")
-@click.option("--full", is_flag=True, help="Read every product again, not only the changed.")
-@click.option("--wait", is_flag=True, help="Wait for the workers to finish; exit 1 on a failure.")
-def sync(pim_url: str | None, full: bool, wait: bool) -> None:
-    """Queue a sync of the App's catalog for the workers (celery -A app.tasks worker)."""
-    store = current.store()
-    origins = [_origin(pim_url)] if pim_url else [c.pim_url for c in store.connections()]
-    if not origins:
-        raise click.ClickException("No PIM is connected yet.")
-    for origin in origins:
-        if not store.catalog_id(origin):
-            _one_line(lambda: current.catalogs(origin).ensure())  # noqa: B023 - called at once
-        queued = start_sync(origin, full=full)
-        echo(f"{origin}  {'queued' if queued else 'already queued or running'}")
-    if wait and not all(_wait_for(origin) for origin in origins):
-        raise SystemExit(1)
-
-
-def _wait_for(origin: str) -> bool:
-    """Print the sync's progress until it ends; True when it finished."""
-    said, hinted, started = "", False, time.monotonic()
-    while True:
-        status = current.sync_store().status(origin)
-        text = describe(status)
-        if text != said:
-            echo(f"{origin}  {text}")
-            said = text
-        if status is None or not status.active:
-            return status is not None and status.state == FINISHED
-        if status.state == QUEUED and not hinted and time.monotonic() - started > 30:
-            click.echo("No worker has taken the sync yet: is `celery -A app.tasks worker` running?")
-            hinted = True
-        time.sleep(1)
-
-
 @akeneo.command("notify-scopes")
 @click.argument("pim_url")
 def notify_scopes(pim_url: str) -> None:
     """Tell PIM_URL that the App now needs AKENEO_SCOPES (its users are notified)."""
-    origin = _origin(pim_url)
+    origin = origin_of(pim_url)
     scopes = current.settings().scopes
-    connection = _one_line(lambda: current.store().connection(origin))
+    connection = one_line(lambda: current.store().connection(origin))
     if connection and not set(scopes) - set(connection.scopes):
         echo(f"{origin} granted every scope of AKENEO_SCOPES already: nothing to ask.")
         return
-    _one_line(lambda: current.app_api(origin).notify_scopes(scopes))
+    one_line(lambda: current.app_api(origin).notify_scopes(scopes))
     click.echo(
         f"{origin} was told the App needs: {' '.join(scopes)}. Its users grant them by opening "
         "the App again."
@@ -291,10 +223,12 @@ def notify_scopes(pim_url: str) -> None:
 def forget(pim_url: str) -> None:
     """Delete the stored connection to PIM_URL (the PIM keeps its side: disconnect it there)."""
     # normalised as /activate does, with no host policy: a PIM no longer allowed can be forgotten
-    origin = _one_line(lambda: normalise(pim_url, allow_http=True).origin)
+    origin = one_line(lambda: normalise(pim_url, allow_http=True).origin)
     if not current.store().forget(origin):
         raise click.ClickException(f"No connection to {origin} is stored.")
-    click.echo(f"Forgot the connection to {origin}.")
+    current.store().close_sessions_of(origin)
+    signals.disconnected(origin, forgotten=True)  # the features drop what they keep of it
+    click.echo(f"Forgot the connection to {origin} and what the App kept of it.")
 
 
 @akeneo.command("rotate-key")
@@ -305,7 +239,7 @@ def rotate_key() -> None:
             "TOKEN_ENCRYPTION_KEY is not set: tokens are encrypted with a key derived from "
             "SECRET_KEY, and there is nothing to rotate. Set TOKEN_ENCRYPTION_KEY first."
         )
-    count = _one_line(lambda: current.store().rotate_keys())
+    count = one_line(lambda: current.store().rotate_keys())
     click.echo(
         f"Re-encrypted {count} token(s) with the first key of TOKEN_ENCRYPTION_KEY. The older "
         "keys (and SECRET_KEY's) no longer decrypt anything you need."

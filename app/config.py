@@ -10,7 +10,7 @@ import base64
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,32 @@ from .errors import ConfigError
 from .logs import checked_level
 from .pim_url import ANY_PUBLIC_HOST, DEFAULT_ALLOWED_HOSTS, split_pattern
 
-# the channels for the first page; the catalog and its products (product reads need both
-# read_catalogs and read_products); who connected
-DEFAULT_SCOPES = (
-    "read_channel_settings read_channel_localization read_catalogs write_catalogs "
-    "delete_catalogs read_products openid profile email"
+# the core's: the channels for the first page, and who connected; each feature adds its own
+# (app/features.py: require_scopes) unless AKENEO_SCOPES names them all
+DEFAULT_SCOPES = "read_channel_settings read_channel_localization openid profile email"
+
+#: every environment variable the core reads (each feature's settings module lists its own)
+NAMES = (
+    "AKENEO_CLIENT_ID",
+    "AKENEO_CLIENT_SECRET",
+    "AKENEO_SCOPES",
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "TOKEN_ENCRYPTION_KEY",
+    "AKENEO_PIM_ALLOWED_HOSTS",
+    "AKENEO_PIM_ALLOW_HTTP",
+    "AKENEO_HTTP_TIMEOUT",
+    "AKENEO_MAX_RESPONSE_MB",
+    "TRUSTED_PROXIES",
+    "LOG_LEVEL",
+    "AKENEO_PIM_URL",
+    "AKENEO_ACCESS_TOKEN",
+    "AKENEO_CONNECTION_CLIENT_ID",
+    "AKENEO_CONNECTION_SECRET",
+    "AKENEO_CONNECTION_USERNAME",
+    "AKENEO_CONNECTION_PASSWORD",
+    "SERVER_TIMING",
+    "TESTING",
 )
 
 # Scopes an Akeneo PIM knows. The PIM silently drops unknown ones, so a typo here would only show
@@ -78,17 +99,16 @@ class Settings:
     max_response_mb: int
     trusted_proxies: int
     log_level: str
-    catalog_name: str = "Flask Akeneo App"
     pim_url: str | None = None
     connection: ConnectionCredentials | None = None
     access_token: str | None = None
     server_timing: bool = False
     testing: bool = False
     token_key_given: bool = False
-    #: where sync jobs wait for a worker; None: the App's own database (kombu's SQL transport)
-    celery_broker_url: str | None = None
-    #: seconds between two periodic syncs of every connection (0: no periodic sync)
-    sync_interval: int = 900
+    #: True when AKENEO_SCOPES was set: then features add no scope of their own
+    scopes_given: bool = False
+    #: every raw value (.env, environment, overrides): features read their own settings here
+    env: Mapping[str, Any] = field(default_factory=dict)
     #: what the App should say once logging is set up (a generated key, a wide host policy)
     warnings: tuple[str, ...] = ()
 
@@ -100,11 +120,17 @@ class Settings:
         """True when the App has the credentials it needs to connect to a PIM."""
         return bool(self.client_id and self.client_secret)
 
+    def with_scopes(self, scopes: tuple[str, ...]) -> Settings:
+        """These settings asking for `scopes` too, unless AKENEO_SCOPES chose every scope."""
+        if self.scopes_given:
+            return self
+        return replace(self, scopes=tuple(dict.fromkeys((*self.scopes, *scopes))))
+
     @classmethod
     def load(cls, instance_path: str, overrides: Mapping[str, Any] | None = None) -> Settings:
         """Read the settings from `.env`, the environment and `overrides`, in that order."""
         overrides = dict(overrides or {})
-        testing = _flag(overrides, "TESTING", False)
+        testing = flag(overrides, "TESTING", False)
         # tests must not depend on the developer's .env
         values: dict[str, Any] = {} if testing else dict(dotenv_values(".env"))
         values.update(os.environ)
@@ -116,7 +142,7 @@ class Settings:
         """Validate raw string values into Settings; raise ConfigError with a sentence on error."""
         instance = Path(instance_path)
         warnings: list[str] = []
-        secret_key = _text(values, "SECRET_KEY")
+        secret_key = text(values, "SECRET_KEY")
         if secret_key is None:
             secret_key, generated = _instance_secret_key(instance)
             if generated:
@@ -130,8 +156,8 @@ class Settings:
                 f"{MIN_SECRET_KEY}. Make one with: python -c 'import secrets; "
                 "print(secrets.token_urlsafe(48))'"
             )
-        keys = _text(values, "TOKEN_ENCRYPTION_KEY")
-        allowed_hosts = _host_patterns(_text(values, "AKENEO_PIM_ALLOWED_HOSTS"))
+        keys = text(values, "TOKEN_ENCRYPTION_KEY")
+        allowed_hosts = _host_patterns(text(values, "AKENEO_PIM_ALLOWED_HOSTS"))
         if ANY_PUBLIC_HOST in allowed_hosts:
             warnings.append(
                 "AKENEO_PIM_ALLOWED_HOSTS has '*': the App accepts any PIM with public addresses. "
@@ -139,34 +165,34 @@ class Settings:
                 "sends no issuer in the callback): list your PIMs instead (see SECURITY.md)."
             )
         return cls(
-            client_id=_text(values, "AKENEO_CLIENT_ID"),
-            client_secret=_text(values, "AKENEO_CLIENT_SECRET"),
-            scopes=_scopes(_text(values, "AKENEO_SCOPES") or DEFAULT_SCOPES),
+            client_id=text(values, "AKENEO_CLIENT_ID"),
+            client_secret=text(values, "AKENEO_CLIENT_SECRET"),
+            scopes=_scopes(text(values, "AKENEO_SCOPES") or DEFAULT_SCOPES),
+            scopes_given=text(values, "AKENEO_SCOPES") is not None,
             secret_key=secret_key,
-            database_url=_database_url(_text(values, "DATABASE_URL"), instance),
+            database_url=_database_url(text(values, "DATABASE_URL"), instance),
             # the key derived from SECRET_KEY stays last (decrypt only): moving to an explicit
             # TOKEN_ENCRYPTION_KEY loses nothing, and `rotate-key` then re-encrypts
             encryption_keys=(*_fernet_keys(keys or ""), _derive_fernet_key(secret_key)),
             token_key_given=keys is not None,
             pim_allowed_hosts=allowed_hosts,
-            pim_allow_http=_flag(values, "AKENEO_PIM_ALLOW_HTTP", False),
+            pim_allow_http=flag(values, "AKENEO_PIM_ALLOW_HTTP", False),
             http_timeout=_positive_float(values, "AKENEO_HTTP_TIMEOUT", 10.0),
             max_response_mb=_megabytes(values, "AKENEO_MAX_RESPONSE_MB", 64),
             trusted_proxies=_count(values, "TRUSTED_PROXIES", 0),
-            log_level=checked_level(_text(values, "LOG_LEVEL")),
-            catalog_name=_catalog_name(values),
-            pim_url=(_text(values, "AKENEO_PIM_URL") or "").rstrip("/") or None,
+            log_level=checked_level(text(values, "LOG_LEVEL")),
+            pim_url=(text(values, "AKENEO_PIM_URL") or "").rstrip("/") or None,
             connection=_connection(values),
-            access_token=_text(values, "AKENEO_ACCESS_TOKEN"),
-            server_timing=_flag(values, "SERVER_TIMING", False),
-            celery_broker_url=_text(values, "CELERY_BROKER_URL"),
-            sync_interval=_seconds(values, "AKENEO_SYNC_INTERVAL", 900),
-            testing=_flag(values, "TESTING", False),
+            access_token=text(values, "AKENEO_ACCESS_TOKEN"),
+            server_timing=flag(values, "SERVER_TIMING", False),
+            testing=flag(values, "TESTING", False),
             warnings=tuple(warnings),
+            env=dict(values),
         )
 
 
-def _text(values: Mapping[str, Any], name: str) -> str | None:
+def text(values: Mapping[str, Any], name: str) -> str | None:
+    """The setting `name`, stripped; None when unset or blank."""
     value = values.get(name)
     if value is None:
         return None
@@ -174,7 +200,8 @@ def _text(values: Mapping[str, Any], name: str) -> str | None:
     return value or None
 
 
-def _flag(values: Mapping[str, Any], name: str, default: bool) -> bool:
+def flag(values: Mapping[str, Any], name: str, default: bool) -> bool:
+    """The setting `name` as 1/0 (true/false, yes/no, on/off); ConfigError otherwise."""
     raw = values.get(name)
     if raw is None:
         return default
@@ -189,7 +216,7 @@ def _flag(values: Mapping[str, Any], name: str, default: bool) -> bool:
 
 
 def _positive_float(values: Mapping[str, Any], name: str, default: float) -> float:
-    raw = _text(values, name)
+    raw = text(values, name)
     if raw is None:
         return default
     try:
@@ -211,15 +238,8 @@ def _database_url(raw: str | None, instance: Path) -> str:
     return raw
 
 
-def _catalog_name(values: Mapping[str, Any]) -> str:
-    name = _text(values, "AKENEO_CATALOG_NAME") or "Flask Akeneo App"
-    if len(name) > 255:
-        raise ConfigError("AKENEO_CATALOG_NAME must be 255 characters or less (the PIM's limit).")
-    return name
-
-
 def _megabytes(values: Mapping[str, Any], name: str, default: int) -> int:
-    raw = _text(values, name)
+    raw = text(values, name)
     if raw is None:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= 1024:
@@ -227,8 +247,9 @@ def _megabytes(values: Mapping[str, Any], name: str, default: int) -> int:
     return int(raw)
 
 
-def _seconds(values: Mapping[str, Any], name: str, default: int) -> int:
-    raw = _text(values, name)
+def seconds(values: Mapping[str, Any], name: str, default: int) -> int:
+    """The setting `name`: 0 (never) or 10 s to a week; ConfigError otherwise."""
+    raw = text(values, name)
     if raw is None:
         return default
     if not raw.isdigit() or not (int(raw) == 0 or 10 <= int(raw) <= 7 * 86400):
@@ -240,7 +261,7 @@ def _seconds(values: Mapping[str, Any], name: str, default: int) -> int:
 
 
 def _count(values: Mapping[str, Any], name: str, default: int) -> int:
-    raw = _text(values, name)
+    raw = text(values, name)
     if raw is None:
         return default
     if not raw.isdigit() or int(raw) > 10:
@@ -257,7 +278,7 @@ CONNECTION_VARIABLES = (
 
 
 def _connection(values: Mapping[str, Any]) -> ConnectionCredentials | None:
-    given = {name: _text(values, name) for name in CONNECTION_VARIABLES}
+    given = {name: text(values, name) for name in CONNECTION_VARIABLES}
     if not any(given.values()):
         return None
     missing = [name for name, value in given.items() if not value]

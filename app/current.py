@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from flask import current_app
 
+from . import signals
 from .akeneo import AkeneoClient
 from .api import PimApi
-from .catalogs import Catalogs
 from .config import Settings
+from .db import Database
 from .flow import Flow
 from .store import Store
-from .sync_store import SyncStore
 from .tokens import AppToken
 
 # keys in app.extensions
 SETTINGS = "akeneo_settings"
 CLIENT = "akeneo_client"
+DATABASE = "akeneo_database"
 STORE = "akeneo_store"
 FLOW = "akeneo_flow"
-SCHEMA = "akeneo_product_schema"
-SYNC_STORE = "akeneo_sync_store"
-CELERY = "celery"  # as in Flask's Celery example
 
 
 def settings() -> Settings:
@@ -33,14 +31,14 @@ def client() -> AkeneoClient:
     return current_app.extensions[CLIENT]  # type: ignore[no-any-return]
 
 
+def database() -> Database:
+    """The App's database (its engine)."""
+    return current_app.extensions[DATABASE]  # type: ignore[no-any-return]
+
+
 def store() -> Store:
-    """The App's store."""
+    """The core's store: connections, users, sessions."""
     return current_app.extensions[STORE]  # type: ignore[no-any-return]
-
-
-def sync_store() -> SyncStore:
-    """Where each PIM's sync stands, and the products it copied."""
-    return current_app.extensions[SYNC_STORE]  # type: ignore[no-any-return]
 
 
 def flow() -> Flow:
@@ -49,11 +47,11 @@ def flow() -> Flow:
 
 
 def app_api(pim_url: str) -> PimApi:
-    """The REST API of `pim_url` with the App token stored for it (a 401 marks it revoked)."""
-    return PimApi(pim_url, AppToken(store(), pim_url), client())
+    """The REST API of `pim_url` with the App token stored for it (a 401 marks it revoked, and
+    tells the features: `signals.pim_disconnected`)."""
+    token = AppToken(store(), pim_url, on_revoked=_revoked)
+    return PimApi(pim_url, token, client())
 
 
-def catalogs(pim_url: str) -> Catalogs:
-    """The App's catalog in `pim_url` (its API with the App token, the store, the schema)."""
-    schema = current_app.extensions[SCHEMA]
-    return Catalogs(app_api(pim_url), store(), settings().catalog_name, schema)
+def _revoked(pim_url: str) -> None:
+    signals.disconnected(pim_url, forgotten=False)

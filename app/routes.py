@@ -17,12 +17,11 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from . import current
-from .errors import AppError, PimError, PimHttpError, TokenRevoked
+from . import current, signals
+from .errors import PimError, PimHttpError, TokenRevoked
+from .features import panels
 from .flow import CONNECTED_USER
 from .security import check_csrf
-from .sync_views import status_for_page
-from .tasks import start_sync
 from .tokens import NotConnected
 
 log = logging.getLogger(__name__)
@@ -32,8 +31,6 @@ bp = Blueprint("app", __name__)
 CHANNELS_PATH = "/api/rest/v1/channels"
 # a page waits on the PIM for its list: bounded, so a PIM whose list never ends costs little
 PAGE_LIST_BOUNDS: dict[str, Any] = {"max_items": 100, "max_pages": 5, "max_seconds": 5.0}
-PREVIEW_SIZE = 5
-PRODUCTS_PER_PAGE = 25
 
 
 @bp.get("/activate")
@@ -46,14 +43,7 @@ def activate() -> Response:
 def callback() -> Response:
     """Callback URL: the PIM comes back with ?code=…&state=… (or ?error=…)."""
     connection = current.flow().finish(session, request.args)
-    try:
-        catalog = current.catalogs(connection.pim_url).ensure()
-    except AppError as error:
-        # never undoes the connection: the page says what failed and tries again
-        log.warning("catalog not made sure of pim=%s reason=%s", connection.pim_url, error.message)
-    else:
-        if catalog.enabled:  # a new catalog is disabled: the page starts the sync once enabled
-            start_sync(connection.pim_url)
+    signals.connected(connection.pim_url)  # the features set themselves up in this PIM
     return redirect(url_for("app.home"))
 
 
@@ -73,8 +63,7 @@ def home() -> tuple[str, int] | str:
         "channels": None,
         "channels_cut": None,
         "api_error": None,
-        "catalog": None,
-        "sync": None,
+        "panels": [],
     }
     status = 200
     if not connection.revoked:
@@ -98,59 +87,18 @@ def home() -> tuple[str, int] | str:
             page["api_error"] = error.message
             status = error.status
     if not page["connection"].revoked:
-        # apart from the channels: the catalog explains its own failures, a channel error not
+        # apart from the channels: each feature's panel explains its own failures
         try:
-            page["catalog"] = current.catalogs(connection.pim_url).view(limit=PREVIEW_SIZE)
+            page["panels"] = [
+                (panel.template, data)
+                for panel in panels()
+                if (data := panel.context(connection)) is not None
+            ]
         except TokenRevoked:
             page["connection"] = current.store().connection(connection.pim_url)
-        else:
-            page["sync"] = status_for_page(connection.pim_url, page["catalog"])
     if page["connection"].revoked:
         status = 401
     return render_template("connected.html", **page), status
-
-
-@bp.get("/products")
-def products() -> Response | str:
-    """The catalog's mapped products, a page at a time (the PIM's search_after cursor)."""
-    pim_url = current.flow().connected_pim(session)
-    if not pim_url:
-        return redirect(url_for("app.home"))
-    catalogs = current.catalogs(pim_url)
-    after = request.args.get("after") or None
-    sync = current.sync_store().status(pim_url)
-    catalog_id = current.store().catalog_id(pim_url)
-    if sync and catalog_id and sync.has_copy_of(catalog_id):
-        # a sync has copied the catalog: read the copy (no PIM call), and say from when
-        view = catalogs.copied_view(
-            catalog_id,
-            current.sync_store().products(
-                pim_url, catalog_id, limit=PRODUCTS_PER_PAGE + 1, after=after
-            ),
-            PRODUCTS_PER_PAGE,
-        )
-    else:
-        try:
-            view = catalogs.view(limit=PRODUCTS_PER_PAGE, after=after)
-        except TokenRevoked:
-            return redirect(url_for("app.home"))  # the home page offers to reconnect
-        sync = None
-    return render_template(
-        "products.html", view=view, targets=_targets(catalogs.schema), after=after, sync=sync
-    )
-
-
-@bp.get("/media")
-def media() -> Response:
-    """An image target of a mapped product, fetched with this browser's connection's token."""
-    pim_url = current.flow().connected_pim(session)
-    if not pim_url:
-        return Response("Sign in from your PIM first.", status=401, mimetype="text/plain")
-    content, content_type = current.catalogs(pim_url).fetch_media(request.args.get("url", ""))
-    response = Response(content, mimetype=content_type)
-    # the same file for this browser for an hour: a products page shows many
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    return response
 
 
 @bp.post("/scopes/notify")
@@ -180,19 +128,11 @@ def logout() -> Response:
 def healthz() -> tuple[Response, int]:
     """200 when the store answers, 503 otherwise (for load balancers and HEALTHCHECK)."""
     try:
-        current.store().ping()
+        current.database().ping()
     except Exception:
         log.exception("health check: the store does not answer")
         return jsonify(status="unavailable"), 503
     return jsonify(status="ok"), 200
-
-
-def _targets(schema: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    """The schema's targets for a table: (name, title, is an image)."""
-    return [
-        (name, str(spec.get("title") or name), spec.get("format") == "uri")
-        for name, spec in schema.get("properties", {}).items()
-    ]
 
 
 def _setup_info() -> dict[str, Any]:

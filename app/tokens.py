@@ -1,8 +1,9 @@
 """Where an API token comes from. Code that calls the PIM asks a TokenSource and never cares which.
 
 - AppToken: the token a PIM gave this App at activation (stored per PIM, never expires, revocable);
-- ConnectionToken: a connection's password grant (Connect > Connection settings), refreshed shortly
-  before it expires and once after a 401, one refresh at a time, tokens encrypted in the store;
+- PasswordGrantToken: an API connection's password grant (Connect > Connection settings),
+  refreshed shortly before it expires and once after a 401, one refresh at a time, tokens
+  encrypted in the store;
 - StaticToken: a bearer token handed over in the environment (AKENEO_ACCESS_TOKEN).
 """
 
@@ -21,7 +22,8 @@ from requests.auth import HTTPBasicAuth
 from .akeneo import AkeneoClient
 from .config import ConnectionCredentials
 from .errors import AppError, PimError, PimTimeout
-from .store import ConnectionTokens, Store
+from .grants import PasswordGrantTokens
+from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,10 @@ class NotConnected(AppError):
 class AppToken:
     """The App token stored for a connected PIM."""
 
-    def __init__(self, store: Store, pim_url: str) -> None:
-        self.store, self.pim_url = store, pim_url
+    def __init__(
+        self, store: Store, pim_url: str, on_revoked: Callable[[str], None] | None = None
+    ) -> None:
+        self.store, self.pim_url, self.on_revoked = store, pim_url, on_revoked
 
     def token(self) -> str:
         """The stored token; NotConnected when there is none or the PIM revoked it."""
@@ -71,8 +75,10 @@ class AppToken:
         return connection.access_token
 
     def refused(self, token: str) -> bool:
-        """App tokens never expire: a 401 means the App was disconnected. Remember it."""
-        self.store.mark_revoked(self.pim_url)
+        """App tokens never expire: a 401 means the App was disconnected. Remember it (and say
+        it once, to `on_revoked`)."""
+        if self.store.mark_revoked(self.pim_url) and self.on_revoked:
+            self.on_revoked(self.pim_url)
         return False
 
 
@@ -94,7 +100,7 @@ class StaticToken:
         return False
 
 
-class ConnectionToken:
+class PasswordGrantToken:
     """Password-grant tokens of a connection, refreshed before they expire."""
 
     def __init__(
@@ -114,11 +120,11 @@ class ConnectionToken:
 
     def token(self) -> str:
         """A token valid for at least REFRESH_MARGIN more seconds, renewing it when needed."""
-        current = self.store.connection_tokens(self.key)
+        current = self.store.grants.get(self.key)
         if current and current.expires_at - REFRESH_MARGIN > self.clock():
             return current.access_token
         with self._lock:  # one refresh at a time; the others use its result
-            current = self.store.connection_tokens(self.key)
+            current = self.store.grants.get(self.key)
             if current and current.expires_at - REFRESH_MARGIN > self.clock():
                 return current.access_token
             return self._renew(current).access_token
@@ -126,12 +132,12 @@ class ConnectionToken:
     def refused(self, token: str) -> bool:
         """A 401 before the expiry we were told: renew once (unless another thread already did)."""
         with self._lock:
-            current = self.store.connection_tokens(self.key)
+            current = self.store.grants.get(self.key)
             if current is None or current.access_token == token:
                 self._renew(current)
         return True
 
-    def _renew(self, current: ConnectionTokens | None) -> ConnectionTokens:
+    def _renew(self, current: PasswordGrantTokens | None) -> PasswordGrantTokens:
         if current and current.refresh_token:
             try:
                 return self._grant(
@@ -152,7 +158,7 @@ class ConnectionToken:
             "password grant",
         )
 
-    def _grant(self, body: dict[str, str], what: str) -> ConnectionTokens:
+    def _grant(self, body: dict[str, str], what: str) -> PasswordGrantTokens:
         started = self.clock()
         answer = self.client.call(
             "POST",
@@ -171,10 +177,10 @@ class ConnectionToken:
         refresh = answer.get("refresh_token")
         expires_in = answer.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float) else 3600.0
-        tokens = ConnectionTokens(
+        tokens = PasswordGrantTokens(
             access_token=access,
             refresh_token=refresh if isinstance(refresh, str) and refresh else None,
             expires_at=started + lifetime,
         )
-        self.store.save_connection_tokens(self.key, tokens)
+        self.store.grants.save(self.key, tokens)
         return tokens

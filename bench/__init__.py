@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from devpim.launch import HOST
+from launcher import HOST
 
 
 def app_env(client_id: str, secret: str, workdir: Path, **extra: str) -> dict[str, str]:

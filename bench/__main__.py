@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from bench import app_env
-from devpim.launch import HOST, ROOT, free_port, start_gunicorn, stop_process
+from launcher import HOST, ROOT, free_port, start_gunicorn, stop_process
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 

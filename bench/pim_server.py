@@ -10,7 +10,7 @@ import logging
 from werkzeug.serving import make_server
 
 from devpim import create_devpim
-from devpim.launch import HOST, QuietHandler
+from launcher import HOST, QuietHandler
 
 
 def main() -> None:

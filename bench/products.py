@@ -28,7 +28,7 @@ import requests
 from app.akeneo import AkeneoClient
 from app.api import PimApi
 from app.tokens import StaticToken
-from devpim.launch import HOST, ROOT, free_port
+from launcher import HOST, ROOT, free_port
 
 PRODUCTS = "/api/rest/v1/products-uuid"
 FIRST_PAGE = f"{PRODUCTS}?pagination_type=search_after&limit=100"

@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.sync                  # 10,000 products per PIM
 
 Each local PIM runs in its own process (`bench.pim_server`); the App runs under gunicorn, as in
-production; each worker is a `celery -A app.tasks worker --pool solo` process of its own, on the
-App's default broker (its SQLite database). Three runs, each with fresh workers:
+production; each worker is a `celery -A app.sync.make_celery worker --pool solo` process of its
+own, on the App's default broker (its SQLite database). Three runs, each with fresh workers:
 
 - one worker, one PIM, 1,000 products: the worker's peak RSS for a small catalog;
 - one worker, one PIM, all products: products/s and the worker's peak RSS for a big one;
@@ -31,7 +31,7 @@ from typing import Any
 import requests
 
 from bench import app_env
-from devpim.launch import HOST, ROOT, die_with_parent, free_port, start_gunicorn, stop_process
+from launcher import HOST, ROOT, die_with_parent, free_port, start_gunicorn, stop_process
 
 MAPPING = {
     "catalog_enabled": "on",
@@ -89,7 +89,7 @@ class Setup:
     def workers(self, count: int) -> list[subprocess.Popen[bytes]]:
         return [
             subprocess.Popen(
-                [sys.executable, "-m", "celery", "--quiet", "-A", "app.tasks", "worker"]
+                [sys.executable, "-m", "celery", "--quiet", "-A", "app.sync.make_celery", "worker"]
                 + ["--pool", "solo", "-n", f"bench{n}@%h", "--without-mingle", "--without-gossip"]
                 + ["--loglevel", "WARNING"],
                 cwd=ROOT,

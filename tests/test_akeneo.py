@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import io
 import socket
 import ssl
 import threading
@@ -19,8 +20,7 @@ from flask.testing import FlaskClient
 
 from app.akeneo import MAX_BODY, PUBLIC_KEY_PATH, TOKEN_PATH, AkeneoClient
 from app.errors import PimError, PimTimeout
-
-from .conftest import FakePim, PimUser
+from tests.pims import FakePim, PimUser
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n"
 BODY = b'{"public_key": "-----BEGIN PUBLIC KEY-----"}'
@@ -136,3 +136,56 @@ def test_no_redirect_is_followed_to_another_host(user: PimUser, pim: FakePim) ->
     assert response.status_code == 502
     assert "redirect" in response.get_data(as_text=True)
     assert {r.path for r in pim.requests} == {TOKEN_PATH, PUBLIC_KEY_PATH}
+
+
+class DroppingPim:
+    """A raw loopback server that sends a file of `size` bytes, but drops the first connection
+    after `drop_at` bytes (as a flaky network does)."""
+
+    def __init__(self, size: int, drop_at: int) -> None:
+        self.body = bytes(range(256)) * (size // 256)
+        self.drop_at, self.connections = drop_at, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        end = time.monotonic() + 10
+        while not self.stopped.is_set() and time.monotonic() < end:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            try:
+                connection.recv(65536)
+                head = (
+                    "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n"
+                    f"Content-Length: {len(self.body)}\r\nConnection: close\r\n\r\n"
+                )
+                connection.sendall(head.encode())
+                first = self.connections == 1
+                connection.sendall(self.body[: self.drop_at] if first else self.body)
+            except OSError:
+                pass
+            finally:
+                connection.close()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.listener.close()
+
+
+def test_a_download_retried_after_a_dropped_connection_starts_the_file_again() -> None:
+    server = DroppingPim(size=100 * 1024, drop_at=60 * 1024)
+    try:
+        client = AkeneoClient("id", "secret", timeout=5, sleep=lambda seconds: None)
+        file = io.BytesIO(b"kept")  # what the file held before: kept, never doubled
+        file.seek(0, io.SEEK_END)
+        client.send("GET", server.url, "/media", what="download", sink=file)
+        assert server.connections == 2
+        assert file.getvalue() == b"kept" + server.body  # 100 KB, not 60 + 100
+    finally:
+        server.close()

@@ -51,17 +51,3 @@ def test_the_product_benchmark_reads_the_whole_catalog_both_ways() -> None:
     assert run.returncode == 0, run.stderr[-2000:]
     assert "after 300" in run.stdout and "client ÷ plain" in run.stdout
     assert run.stdout.count("after 300") == 2  # both readers read every product
-
-
-def test_the_sync_benchmark_syncs_every_catalog_on_real_workers() -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.sync", "--products", "200"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=Path(__file__).parent.parent,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    lines = [line for line in run.stdout.splitlines() if "products/s" in line]
-    assert len(lines) == 3, run.stdout
-    assert "180 products" in lines[1] and "360 products" in lines[2]  # the enabled ones, all

@@ -14,9 +14,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.akeneo import SCOPES_UPDATE_PATH
-from app.config import DEFAULT_SCOPES
-
-from .conftest import FakePim, PimUser, app_config, form_token, make_pim, plug
+from tests.pims import FakePim, PimUser, app_config, asked_scopes, form_token, make_pim, plug
 
 
 def run(app: Flask, *args: str) -> tuple[int, str]:
@@ -89,7 +87,7 @@ def test_notify_scopes_posts_the_configured_scopes(
     assert code == 0, output
     (sent,) = pim.calls(SCOPES_UPDATE_PATH)
     assert sent.method == "POST"
-    assert sent.query["scopes"] == [DEFAULT_SCOPES]
+    assert sent.query["scopes"] == [" ".join(asked_scopes(app))]
     assert pim.state.app.scope_requests == [sent.query["scopes"][0]]
 
 
@@ -243,17 +241,5 @@ def test_the_help_lists_every_command_in_full_sentences(app: Flask) -> None:
     code, output = result.exit_code, result.output
     assert code == 0
     assert "call           Call an API path and print what the PIM answers." in output
-    for command in ("connections", "catalogs", "products", "notify-scopes", "forget", "rotate-key"):
+    for command in ("connections", "call", "notify-scopes", "forget", "rotate-key"):
         assert f"  {command} " in output
-
-
-def test_sync_queues_one_run_per_pim_for_the_workers(
-    app: Flask, user: PimUser, pim: FakePim
-) -> None:
-    assert run(app, "sync") == (1, "Error: No PIM is connected yet.\n")
-    user.connect()
-    assert run(app, "sync", "--pim", pim.url) == (0, "http://pim-a.test  queued\n")
-    assert run(app, "sync") == (0, "http://pim-a.test  already queued or running\n")
-    with app.app_context():
-        status = app.extensions["akeneo_sync_store"].status(pim.url)
-    assert status.state == "queued" and status.full  # the first run reads everything

@@ -21,9 +21,8 @@ import pytest
 import yaml
 
 from app.healthcheck import health_url
-from devpim.launch import HOST, ROOT, free_port, start_gunicorn, stop_process
-
-from .conftest import SECRET_KEY
+from launcher import HOST, ROOT, free_port, start_gunicorn, stop_process
+from tests.pims import SECRET_KEY
 
 CLUTTER = [
     ".env",
@@ -168,7 +167,7 @@ def test_the_compose_workers_run_the_same_image_with_the_same_settings() -> None
     app = services["app"]
     for name, role in (("worker", "worker"), ("beat", "beat")):
         service = services[name]
-        assert service["command"][:4] == ["celery", "-A", "app.tasks", role]
+        assert service["command"][:4] == ["celery", "-A", "app.sync.make_celery", role]
         assert service["build"] == app["build"] and service["env_file"] == app["env_file"]
         assert service["environment"] == app["environment"]
         assert service["depends_on"] == app["depends_on"]

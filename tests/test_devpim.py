@@ -13,9 +13,8 @@ import requests
 from cryptography import x509
 from flask.testing import FlaskClient
 
-from devpim.launch import start_local
-
-from .conftest import CLIENT_ID, CLIENT_SECRET, FakePim, make_pim
+from launcher import start_local
+from tests.pims import CLIENT_ID, CLIENT_SECRET, FakePim, make_pim
 
 TOKEN = "/connect/apps/v1/oauth2/token"
 

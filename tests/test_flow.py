@@ -20,15 +20,14 @@ from sqlalchemy import event
 
 from app import create_app
 from app.akeneo import TOKEN_PATH, USER_AGENT
-from app.config import DEFAULT_SCOPES
 from app.store import Store
-
-from .conftest import (
+from tests.pims import (
     CLIENT_ID,
     CLIENT_SECRET,
     FakePim,
     PimUser,
     app_config,
+    asked_scopes,
     make_pim,
     plug,
     run_together,
@@ -46,7 +45,7 @@ def page(response: object) -> str:
 # -- the happy path --------------------------------------------------------------------------
 
 
-def test_activate_redirects_to_the_pims_authorize_page(user: PimUser) -> None:
+def test_activate_redirects_to_the_pims_authorize_page(user: PimUser, client: FlaskClient) -> None:
     location = urlsplit(user.activate())
     query = parse_qs(location.query)
     assert f"{location.scheme}://{location.netloc}{location.path}" == (
@@ -54,7 +53,7 @@ def test_activate_redirects_to_the_pims_authorize_page(user: PimUser) -> None:
     )
     assert query["response_type"] == ["code"]
     assert query["client_id"] == [CLIENT_ID]
-    assert query["scope"] == [DEFAULT_SCOPES]
+    assert query["scope"] == [" ".join(asked_scopes(client.application))]
     assert len(query["state"][0]) >= 22  # at least 128 bits, url-safe
     assert "redirect_uri" not in query  # Akeneo uses the registered callback URL
 
@@ -77,7 +76,7 @@ def test_a_full_connection_shows_the_user_scopes_and_channels(
     assert 'id="user-name">Julia Stark<' in html
     assert "julia@example.com" in html
     assert "http://pim-a.test" in html
-    for scope in DEFAULT_SCOPES.split():
+    for scope in asked_scopes(client.application):
         assert f"<code>{scope}</code>" in html
     assert re.findall(r"<li><code>(\w+)</code></li>", html) == ["ecommerce", "mobile", "print"]
 
@@ -104,7 +103,6 @@ def test_every_call_to_the_pim_names_the_app(
     client.get("/")
     paths = {r.path for r in pim.requests}
     assert {TOKEN_PATH, "/connect/apps/v1/openid/public-key", "/api/rest/v1/channels"} <= paths
-    assert "/api/rest/v1/catalogs" in paths  # the App's catalog, made sure of
     assert all(r.headers["User-Agent"] == USER_AGENT for r in pim.requests)
 
 
@@ -122,7 +120,7 @@ def test_the_connection_is_stored_with_the_user_by_sub(
     connection = store_of(client).connection("http://pim-a.test")
     assert connection is not None
     assert connection.access_token == pim.state.app.token
-    assert connection.scopes == tuple(sorted(DEFAULT_SCOPES.split()))
+    assert connection.scopes == tuple(sorted(asked_scopes(client.application)))
     assert connection.revoked is False
     assert connection.user is not None and connection.user.name == "Julia Stark"
     assert connection.user.sub != "1"  # the PIM's pairwise id, not its internal user id
@@ -202,7 +200,7 @@ def test_two_pims_connect_in_interleaved_flows_and_each_sees_its_own(
 def test_concurrent_flows_for_many_pims_share_one_store(
     client: FlaskClient, wire: object, tmp_path: Path
 ) -> None:
-    from .conftest import make_pim, plug
+    from tests.pims import make_pim, plug
 
     pims = [plug(wire, make_pim(f"http://pim-{n}.test", USER_ID=str(n))) for n in range(6)]  # type: ignore[arg-type]
     results: list[int] = []

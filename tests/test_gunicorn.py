@@ -15,9 +15,8 @@ import pytest
 import requests
 
 from devpim import create_devpim
-from devpim.launch import HOST, bind, free_port, start_gunicorn, stop_process
-
-from .conftest import CLIENT_ID, CLIENT_SECRET, SECRET_KEY, run_together
+from launcher import HOST, bind, free_port, start_gunicorn, stop_process
+from tests.pims import CLIENT_ID, CLIENT_SECRET, SECRET_KEY, run_together
 
 pytestmark = pytest.mark.server
 

@@ -14,8 +14,7 @@ from app.akeneo import PUBLIC_KEY_PATH, TOKEN_PATH
 from app.errors import PimError
 from app.identity import IdTokenRefused, IdTokenVerifier, User
 from devpim.state import new_signing_key
-
-from .conftest import FakePim, PimUser
+from tests.pims import FakePim, PimUser
 
 PIM = "https://my-pim.cloud.akeneo.com"
 CLIENT = "206f450e-client"

@@ -9,8 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from app.logs import RedactQuery
-
-from .conftest import PimUser
+from tests.pims import PimUser
 
 
 def redacted(message: str, *args: object) -> str:

@@ -11,16 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from devpim.launch import HOST, ROOT, free_port
-
-from .conftest import SECRET_KEY
+from launcher import HOST, ROOT, free_port
+from tests.pims import SECRET_KEY
 
 pytestmark = pytest.mark.server
 
 COMMANDS = {
     "flask": [sys.executable, "-m", "flask", "--app", "app", "akeneo", "connections"],
     "gunicorn": [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:create_app()"],
-    "make run": [sys.executable, "-m", "devpim"],
+    "make run": [sys.executable, "-m", "launcher"],
 }
 
 

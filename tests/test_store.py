@@ -18,9 +18,9 @@ from sqlalchemy import create_engine, text, update
 from app import create_app
 from app.errors import ConfigError, TokenUnreadable
 from app.identity import User
-from app.store import BrowserSessionRow, CatalogClaimRow, SpentStateRow, Store
-
-from .conftest import FakePim, PimUser, app_config, run_together
+from app.store import BrowserSessionRow, SpentStateRow, Store
+from tests.databases import open_store
+from tests.pims import FakePim, PimUser, app_config, run_together
 
 PIM = "https://my-pim.cloud.akeneo.com"
 KEY = Fernet.generate_key().decode()
@@ -31,15 +31,14 @@ def stores(database_url: str) -> Iterator[Callable[..., Store]]:
     """Open stores on the test database (schema created); all closed after the test."""
     opened: list[Store] = []
 
-    def open_store(*keys: str) -> Store:
-        store = Store(database_url, list(keys or [KEY]))
-        store.create_schema()
+    def open_one(*keys: str) -> Store:
+        store = open_store(database_url, *(keys or [KEY]))
         opened.append(store)
         return store
 
-    yield open_store
+    yield open_one
     for store in opened:
-        store.close()
+        store.database.close()
 
 
 @pytest.fixture
@@ -58,7 +57,7 @@ def apps(database_url: str, tmp_path: Path) -> Iterator[Callable[[], FlaskClient
 
     yield start
     for client in started:
-        client.application.extensions["akeneo_store"].close()
+        client.application.extensions["akeneo_database"].close()
 
 
 def test_a_connection_round_trips_with_its_user(store: Store) -> None:
@@ -160,9 +159,7 @@ def test_a_lost_key_says_how_to_recover(stores: Callable[..., Store]) -> None:
 
 def _create_schema(database_url: str, outcomes: Any) -> None:
     try:
-        store = Store(database_url, [KEY])
-        store.create_schema()
-        store.close()
+        open_store(database_url, KEY).database.close()
         outcomes.put("ok")
     except Exception as error:  # reported to the test, which shows it
         outcomes.put(f"{type(error).__name__}: {error}")
@@ -241,12 +238,11 @@ def test_old_spent_states_and_sessions_are_pruned_as_new_ones_arrive(store: Stor
 
 
 def test_the_sqlite_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'private.db'}", [KEY])
-    store.create_schema()
+    store = open_store(f"sqlite:///{tmp_path / 'private.db'}", KEY)
     store.spend_state("s")  # writes through the WAL
     files = sorted(tmp_path.glob("private.db*"))
     assert files and all(f.stat().st_mode & 0o777 == 0o600 for f in files), files
-    store.close()
+    store.database.close()
 
 
 def test_an_unwritable_database_folder_is_one_clear_error(tmp_path: Path) -> None:
@@ -254,53 +250,4 @@ def test_an_unwritable_database_folder_is_one_clear_error(tmp_path: Path) -> Non
     folder.mkdir()
     (folder / "akeneo-app.db").mkdir()  # a file that cannot be opened: as a bad mount would be
     with pytest.raises(ConfigError, match="cannot be opened for writing.*mount a volume"):
-        Store(f"sqlite:///{folder / 'akeneo-app.db'}", [KEY])
-
-
-def test_one_request_at_a_time_may_create_a_pims_catalog(store: Store) -> None:
-    assert store.claim_catalog(PIM) is True
-    assert store.claim_catalog(PIM) is False  # another worker waits for it
-    assert store.claim_catalog("https://other.example.com") is True
-    store.release_catalog_claim(PIM)
-    assert store.claim_catalog(PIM) is True
-    with store.engine.begin() as db:  # a request that crashed with its claim held
-        db.execute(
-            update(CatalogClaimRow).values(claimed_at=datetime.now(UTC) - timedelta(minutes=1))
-        )
-    assert store.claim_catalog(PIM) is True
-
-
-# -- the sync's tables (app/sync_store.py), on each database ---------------------------------
-
-
-def test_a_sync_run_is_leased_saved_page_by_page_and_finished(store: Store) -> None:
-    from app.sync_store import LeaseLost, SyncStore
-
-    syncs = SyncStore(store.engine)
-    run_id = syncs.request(PIM, "catalog-1", full=False)
-    assert run_id and syncs.request(PIM, "catalog-1", full=True) is None  # one at a time
-    run = syncs.acquire(PIM, run_id)
-    assert run and run.full and syncs.acquire(PIM, run_id) is None  # the lease is held
-    uuids = [f"00000000-0000-0000-0000-00000000000{n}" for n in range(3)]
-    syncs.save_uuids(run, uuids, None)
-    run = syncs.acquire(PIM, run_id, run.token)  # the next job, with the lease's token
-    assert run and run.phase == "products"
-    syncs.save_products(run, [{"uuid": u, "title": f"T{u[-1]}"} for u in uuids[:2]], "/next")
-    syncs.save_products(run, [{"uuid": uuids[2], "title": "Ü"}], None)
-    syncs.save_products(run, [{"uuid": uuids[2], "title": "Ü"}], None)  # saved again: replaced
-    assert syncs.finish(run) == 0
-    status = syncs.status(PIM)
-    assert status and (status.state, status.total) == ("finished", 3)
-    assert [p["title"] for p in syncs.products(PIM, "catalog-1", limit=10)] == ["T0", "T1", "Ü"]
-    assert len(syncs.products(PIM, "catalog-1", limit=10)) == 3
-
-    later = syncs.request(PIM, "catalog-1", full=False)  # the next one is incremental
-    run = syncs.acquire(PIM, later)  # type: ignore[arg-type]
-    assert run and not run.full and run.since is not None
-    syncs.save_uuids(run, uuids[:2], None)  # one product left the selection
-    run = syncs.acquire(PIM, later, run.token)  # type: ignore[arg-type]
-    assert run
-    syncs.save_products(run, [], None)
-    assert syncs.finish(run) == 1 and len(syncs.products(PIM, "catalog-1", limit=10)) == 2
-    with pytest.raises(LeaseLost):
-        syncs.renew(run)  # finished: the lease is gone
+        open_store(f"sqlite:///{folder / 'akeneo-app.db'}", KEY)

@@ -19,9 +19,9 @@ from app.api import PimApi
 from app.config import ConnectionCredentials
 from app.errors import PimError, TokenRevoked
 from app.store import Store
-from app.tokens import ConnectionToken, StaticToken
-
-from .conftest import FakePim, app_config, make_pim, plug, run_together
+from app.tokens import PasswordGrantToken, StaticToken
+from tests.databases import open_store
+from tests.pims import FakePim, app_config, make_pim, plug, run_together
 
 GRANT = "/api/oauth/v1/token"
 CREDENTIALS = ConnectionCredentials("conn-client", "conn-secret", "julia", "j-password")
@@ -57,11 +57,8 @@ def conn_pim(wire: responses.RequestsMock, clock: Clock) -> FakePim:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    store = Store(
-        f"sqlite:///{tmp_path / 'tokens.db'}", [base64.urlsafe_b64encode(b"k" * 32).decode()]
-    )
-    store.create_schema()
-    return store
+    key = base64.urlsafe_b64encode(b"k" * 32).decode()
+    return open_store(f"sqlite:///{tmp_path / 'tokens.db'}", key)
 
 
 @pytest.fixture
@@ -69,7 +66,7 @@ def make_api(store: Store, clock: Clock, conn_pim: FakePim) -> Callable[..., Pim
     client = AkeneoClient(None, None, timeout=5)
 
     def make(credentials: ConnectionCredentials = CREDENTIALS) -> PimApi:
-        tokens = ConnectionToken(client, store, conn_pim.url, credentials, clock=clock)
+        tokens = PasswordGrantToken(client, store, conn_pim.url, credentials, clock=clock)
         return PimApi(conn_pim.url, tokens, client)
 
     return make
@@ -201,7 +198,7 @@ def test_connection_tokens_are_encrypted_at_rest(
         access, refresh = db.exec_driver_sql(
             "SELECT access_token, refresh_token FROM connection_tokens"
         ).one()
-    stored = store.connection_tokens("http://pim-c.test|conn-client|julia")
+    stored = store.grants.get("http://pim-c.test|conn-client|julia")
     assert stored is not None
     assert stored.access_token not in access and stored.refresh_token not in (refresh or "")
     assert access.startswith("gAAAA") and refresh.startswith("gAAAA")

@@ -13,8 +13,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.flow import SESSION_LIFETIME
 from app.logs import RequestId
-
-from .conftest import FakePim, PimUser, app_config, form_token
+from tests.pims import FakePim, PimUser, app_config, form_token
 
 
 def test_pages_carry_security_headers(client: FlaskClient) -> None:

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.config import DEFAULT_SCOPES
-from devpim.launch import LocalSetup, free_port, start_local
-
-from ..conftest import SECRET_KEY
+from launcher import LocalSetup, free_port, start_local
+from tests.browsers import connect
+from tests.pims import SECRET_KEY, asked_scopes
 
 pytestmark = pytest.mark.browser
-
-
-def connect(page: Any, pim_url: str, app_url: str) -> None:
-    """In the PIM: click Connect, then Allow; wait for the App's page."""
-    page.goto(pim_url)
-    page.click("#connect")
-    page.wait_for_selector("#requested-scopes")
-    page.click("#allow")
-    page.wait_for_url(f"{app_url}/")
 
 
 def test_connect_and_allow_lands_on_the_connected_page(page: Any, local: LocalSetup) -> None:
@@ -32,7 +21,7 @@ def test_connect_and_allow_lands_on_the_connected_page(page: Any, local: LocalSe
     page.click("#connect")
     assert page.url.startswith(f"{pim_url}/connect/apps/v1/authorize?")
     scopes = page.locator("#requested-scopes li").all_text_contents()
-    assert scopes == sorted(DEFAULT_SCOPES.split())
+    assert scopes == sorted(asked_scopes(local.app))
     page.click("#allow")
     page.wait_for_url(f"{local.app_url}/")
 
@@ -105,50 +94,6 @@ def test_pages_work_under_the_content_security_policy(page: Any, local: LocalSet
     assert page.evaluate("getComputedStyle(document.querySelector('.card')).borderRadius") == "12px"
 
 
-def test_configure_the_catalog_in_the_pim_and_see_its_products(
-    page: Any, local: LocalSetup
-) -> None:
-    pim_url = local.pim_urls[0]
-    connect(page, pim_url, local.app_url)
-    assert page.text_content("#catalog-name") == "Flask Akeneo App"
-    assert page.text_content("#catalog-state") == "Disabled"
-    assert "enable it, choose its products" in page.text_content("#catalog-notice")
-
-    # Configure in your PIM (a new tab in real life): the PIM user's screen
-    configure_url = page.get_attribute("#configure", "href")
-    page.goto(configure_url)
-    page.check("#catalog-enabled")
-    page.check("#family-lamps")
-    page.select_option("#source-title", "name")
-    page.select_option("#locale-title", "de_DE")
-    page.select_option("#source-main_image", "image")
-    page.click("#save")
-    page.wait_for_selector("#saved")
-
-    page.goto(f"{local.app_url}/")
-    assert page.text_content("#catalog-state") == "Enabled"
-    titles = page.locator("#preview .title").all_text_contents()
-    assert len(titles) == 5 and all(" lamp " in title for title in titles)
-
-    page.click("#all-products")
-    page.wait_for_selector("#products")
-    # the seeded lamps (one product in four), enabled ones only (nine in ten): 12 of 60
-    assert page.locator("#products tbody tr").count() == 12
-    image = page.locator("#products img").first
-    image.wait_for()
-    assert page.evaluate("img => img.complete && img.naturalWidth", image.element_handle()) == 48
-
-    # disabled again in the PIM: the App explains, it never shows an empty list
-    page.goto(configure_url)
-    page.uncheck("#catalog-enabled")
-    page.click("#save")
-    page.wait_for_selector("#saved")
-    page.goto(f"{local.app_url}/")
-    assert page.text_content("#catalog-state") == "Disabled"
-    assert "The catalog is disabled" in page.text_content("#catalog-notice")
-    assert page.locator("#preview").count() == 0
-
-
 def test_new_scopes_after_a_restart_go_through_the_notice_and_the_pims_consent(
     page: Any, tmp_path: Path
 ) -> None:
@@ -186,53 +131,3 @@ def test_new_scopes_after_a_restart_go_through_the_notice_and_the_pims_consent(
         assert page.locator("#missing-scopes").count() == 0
     finally:
         second.stop()
-
-
-def test_the_sync_shows_its_progress_then_the_products_page_reads_the_copy(
-    page: Any, tmp_path: Path
-) -> None:
-    setup = start_local(
-        app_config={
-            "TESTING": True,
-            "SECRET_KEY": SECRET_KEY,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
-            "AKENEO_SYNC_INTERVAL": "0",
-        },
-        pim_config={"PRODUCT_COUNT": "600"},
-        worker_dir=tmp_path,  # a real Celery worker, as `make run` starts one
-    )
-    try:
-        pim_url, app_url = setup.pim_urls[0], setup.app_url
-        connect(page, pim_url, app_url)
-        # a far PIM: each catalog page takes 0.6 s, so the bar has time to move
-        pim = setup.servers[1].app.extensions["devpim"]
-        pim.inject("GET", "/api/rest/v1/catalogs/", None, delay=0.6, times=10_000)
-        page.goto(page.get_attribute("#configure", "href"))
-        page.check("#catalog-enabled")
-        page.select_option("#source-title", "name")
-        page.click("#save")
-        page.wait_for_selector("#saved")
-
-        page.goto(f"{app_url}/")  # the page sees the catalog enabled: a sync starts
-        seen: set[int] = set()
-        deadline = time.monotonic() + 60
-        while "Last sync finished" not in (page.text_content("#sync-state") or ""):
-            assert time.monotonic() < deadline, page.text_content("#sync-state")
-            value = page.evaluate(
-                "() => { const bar = document.getElementById('sync-progress');"
-                " return bar && !bar.hidden && bar.hasAttribute('value') ? bar.value : null; }"
-            )
-            if value:
-                seen.add(int(value))
-            page.wait_for_timeout(100)
-        assert len(seen) >= 2, seen  # the bar moved as the pages came in
-        assert "540 products read, 0 removed" in page.text_content("#sync-state")
-
-        page.click("#all-products")
-        page.wait_for_selector("#products")
-        assert "From the App's copy, synced" in page.text_content("#synced-at")
-        assert page.locator("#products tbody tr").count() == 25
-        page.click("#next-page")
-        assert page.locator("#products tbody tr").count() == 25
-    finally:
-        setup.stop()

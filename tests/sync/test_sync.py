@@ -19,20 +19,24 @@ from flask.testing import FlaskClient
 from sqlalchemy import text, update
 
 from app import create_app, current
-from app.sync import step
-from app.sync_store import LeaseLost, SyncRow, SyncStore
+from app.catalogs import current as catalogs_current
+from app.errors import TokenRevoked
+from app.sync import current as sync_current
+from app.sync.steps import step
+from app.sync.store import LeaseLost, SyncRow, SyncStore
 from devpim.catalogs import AppCatalog, selected
 from devpim.products import Catalog
-
-from .conftest import FakePim, PimUser, app_config, form_token
-from .test_catalogs import catalogs_of, configure, the_catalog
+from tests.catalogs.pim_catalogs import catalogs_of, configure, the_catalog
+from tests.pims import FakePim, PimUser, app_config, form_token
 
 MAPPED = "mapped-products"
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Flask:
-    return create_app(app_config(tmp_path))
+def app(tmp_path: Path, waits: list[float]) -> Flask:
+    app = create_app(app_config(tmp_path))
+    app.extensions["akeneo_client"].sleep = waits.append  # retries recorded, not slept
+    return app
 
 
 @pytest.fixture
@@ -62,12 +66,12 @@ def selected_uuids(pim: FakePim) -> set[str]:
 
 
 def sync_store() -> SyncStore:
-    return current.sync_store()
+    return sync_current.store()
 
 
 def run_sync(pim: FakePim, *, full: bool = False) -> list[str]:
     """Queue a run and play its jobs to the end, as a worker would; the outcomes of the steps."""
-    catalog_id = current.store().catalog_id(pim.url)
+    catalog_id = catalogs_current.store().catalog_id(pim.url)
     assert catalog_id
     run_id = sync_store().request(pim.url, catalog_id, full=full)
     assert run_id
@@ -87,7 +91,7 @@ def play(pim_url: str, run_id: str, token: str | None = None) -> list[str]:
 
 
 def copy_of(pim: FakePim) -> dict[str, dict[str, Any]]:
-    catalog_id = current.store().catalog_id(pim.url)
+    catalog_id = catalogs_current.store().catalog_id(pim.url)
     assert catalog_id
     rows = sync_store().products(pim.url, catalog_id, limit=10_000)
     return {row["uuid"]: row for row in rows}
@@ -202,7 +206,7 @@ def test_a_run_that_failed_half_way_goes_on_from_its_cursor_with_exact_counts(
 
 def run_until_second_products_page(pim: FakePim, path: str, failure: Any) -> list[str]:
     """A run whose products come 25 a page; from the second page on, `failure` answers."""
-    catalog_id = current.store().catalog_id(pim.url)
+    catalog_id = catalogs_current.store().catalog_id(pim.url)
     assert catalog_id
     run_id = sync_store().request(pim.url, catalog_id, full=False)
     assert run_id
@@ -222,7 +226,7 @@ def run_until_second_products_page(pim: FakePim, path: str, failure: Any) -> lis
 
 
 def test_one_run_per_pim_at_a_time_and_a_dead_workers_lease_runs_out(connected: FakePim) -> None:
-    catalog_id = current.store().catalog_id(connected.url)
+    catalog_id = catalogs_current.store().catalog_id(connected.url)
     assert catalog_id
     run_id = sync_store().request(connected.url, catalog_id, full=False)
     assert run_id and sync_store().request(connected.url, catalog_id, full=True) is None
@@ -241,7 +245,7 @@ def test_one_run_per_pim_at_a_time_and_a_dead_workers_lease_runs_out(connected: 
 
 
 def expire_lease(pim_url: str) -> None:
-    with current.store().engine.begin() as db:
+    with current.database().engine.begin() as db:
         db.execute(
             update(SyncRow)
             .where(SyncRow.pim_url == pim_url)
@@ -255,8 +259,8 @@ def expire_lease(pim_url: str) -> None:
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pages of 20 uuids and 25 products: a run of several steps over the 54 products."""
-    monkeypatch.setattr("app.sync.UUIDS_PER_PAGE", 20)
-    monkeypatch.setattr("app.sync.PRODUCTS_PER_PAGE", 25)
+    monkeypatch.setattr("app.sync.steps.UUIDS_PER_PAGE", 20)
+    monkeypatch.setattr("app.sync.steps.PRODUCTS_PER_PAGE", 25)
 
 
 @pytest.mark.usefixtures("small_pages")
@@ -363,7 +367,7 @@ def run_queued_jobs(pim: FakePim) -> None:
     """Play the jobs the App queued on its broker (the SQL transport, in the App's database)."""
     status = sync_store().status(pim.url)
     assert status and status.state == "queued"
-    with current.store().engine.begin() as db:
+    with current.database().engine.begin() as db:
         (payload,) = db.execute(text("SELECT payload FROM kombu_message")).scalars()
         db.execute(text("DELETE FROM kombu_message"))
     args, _kwargs, _embed = json.loads(base64.b64decode(json.loads(payload)["body"]))
@@ -375,7 +379,7 @@ def run_queued_jobs(pim: FakePim) -> None:
 
 def queued_jobs() -> list[list[Any]]:
     """The arguments of the jobs waiting on the App's broker (the SQL transport)."""
-    with current.store().engine.begin() as db:
+    with current.database().engine.begin() as db:
         payloads = db.execute(text("SELECT payload FROM kombu_message WHERE visible")).scalars()
         return [json.loads(base64.b64decode(json.loads(p)["body"]))[0] for p in payloads]
 
@@ -383,12 +387,12 @@ def queued_jobs() -> list[list[Any]]:
 def test_the_sweep_queues_a_stalled_run_again_and_trims_delivered_messages(
     connected: FakePim,
 ) -> None:
-    from app import tasks
+    from app.sync import tasks
 
-    assert tasks.start_sync(connected.url)
+    assert tasks.queue_sync(connected.url)
     ((pim_url, run_id, _),) = queued_jobs()
     assert sync_store().acquire(pim_url, run_id)  # a worker took it, then was killed
-    with current.store().engine.begin() as db:  # its message was delivered two hours ago
+    with current.database().engine.begin() as db:  # its message was delivered two hours ago
         db.execute(
             text("UPDATE kombu_message SET visible = :no, timestamp = :then"),
             {"no": False, "then": datetime.now() - timedelta(hours=2)},
@@ -397,12 +401,12 @@ def test_the_sweep_queues_a_stalled_run_again_and_trims_delivered_messages(
     expire_lease(pim_url)
     assert tasks.sweep() == 1
     assert queued_jobs() == [[pim_url, run_id, None]]
-    with current.store().engine.begin() as db:
+    with current.database().engine.begin() as db:
         assert db.execute(text("SELECT count(*) FROM kombu_message")).scalar_one() == 1
 
 
 def test_the_periodic_sync_queues_every_connected_pims_catalog(connected: FakePim) -> None:
-    from app import tasks
+    from app.sync import tasks
 
     assert tasks.sync_all() == 1
     assert tasks.sync_all() == 0  # still queued: not twice
@@ -412,7 +416,7 @@ def test_the_periodic_sync_queues_every_connected_pims_catalog(connected: FakePi
 def test_a_broker_that_does_not_answer_only_delays_the_sync(
     tmp_path: Path, pim: FakePim, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from devpim.launch import free_port
+    from launcher import free_port
 
     down = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     app = create_app(app_config(tmp_path, CELERY_BROKER_URL=down))
@@ -439,3 +443,38 @@ def test_a_catalog_made_again_is_read_from_the_pim_until_its_first_sync(
     page = browser.get("/products").get_data(as_text=True)
     assert "From the App's copy" not in page  # the old copy is of another catalog
     assert page.count("<tr>") == 1 + 25
+
+
+# -- the command line, and forgetting a PIM ----------------------------------------------------
+
+
+def run(app: Flask, *args: str) -> tuple[int, str]:
+    result = app.test_cli_runner().invoke(args=["akeneo", *args])
+    return result.exit_code, result.output
+
+
+def test_the_sync_command_queues_one_run_per_pim_for_the_workers(app: Flask, pim: FakePim) -> None:
+    assert run(app, "sync") == (1, "Error: No PIM is connected yet.\n")
+    PimUser(app.test_client(), pim).connect()
+    assert run(app, "sync", "--pim", pim.url) == (0, "http://pim-a.test  queued\n")
+    assert run(app, "sync") == (0, "http://pim-a.test  already queued or running\n")
+    with app.app_context():
+        status = sync_store().status(pim.url)
+    assert status and status.state == "queued" and status.full  # the first run reads everything
+
+
+def test_forgetting_a_pim_deletes_its_copy_and_its_runs(connected: FakePim, app: Flask) -> None:
+    assert run_sync(connected)[-1] == "finished" and len(copy_of(connected)) == 54
+    catalog_id = catalogs_current.store().catalog_id(connected.url)
+    assert run(app, "forget", connected.url)[0] == 0
+    assert sync_store().status(connected.url) is None
+    assert sync_store().products(connected.url, str(catalog_id), limit=100) == []
+    assert catalogs_current.store().catalog_id(connected.url) is None
+
+
+def test_a_revoked_pim_keeps_its_copy_until_it_is_forgotten(connected: FakePim) -> None:
+    assert run_sync(connected)[-1] == "finished"
+    connected.app.test_client().post("/apps/revoke")  # Disconnect, as a PIM user does
+    with pytest.raises(TokenRevoked):
+        current.app_api(connected.url).get("/api/rest/v1/channels")
+    assert len(copy_of(connected)) == 54  # kept: reconnecting finds it, `forget` drops it

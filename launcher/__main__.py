@@ -14,7 +14,16 @@ from dotenv import dotenv_values
 from app.errors import AppError
 from app.logs import configure_logging
 
-from .launch import ROOT, PortBusy, bind, die_with_parent, start_local, start_worker, stop_process
+from . import (
+    ROOT,
+    PortBusy,
+    bind,
+    die_with_parent,
+    has_worker,
+    start_local,
+    start_worker,
+    stop_process,
+)
 
 # the local PIM's memory between two `make run`s (`make reset-pim` forgets it)
 STATE_FILE = ROOT / "instance" / "devpim.json"
@@ -22,7 +31,7 @@ STATE_FILE = ROOT / "instance" / "devpim.json"
 
 def main() -> None:
     """Parse the ports, start the servers, print where to click, run until Ctrl+C or SIGTERM."""
-    parser = argparse.ArgumentParser(prog="python -m devpim", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m launcher", description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--pim-port", type=int, default=int(os.environ.get("PIM_PORT", "8001")))
     args = parser.parse_args()
@@ -55,16 +64,19 @@ def serve(port: int, pim_port: int) -> None:
 
         server = bind(port)
         server.app = create_app()
-        worker = start_worker({}, ROOT / "instance")  # configured as the App: environment, .env
+        # configured as the App: the environment and .env
+        worker = start_worker({}, ROOT / "instance") if has_worker(server.app) else None
         print(  # noqa: T201
-            f"\n  The App runs at http://127.0.0.1:{port}: open it for the URLs to register. "
-            "A sync worker runs beside it.\n"
+            f"\n  The App runs at http://127.0.0.1:{port}: open it for the URLs to register."
+            + (" A sync worker runs beside it." if worker else "")
+            + "\n"
         )
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             server.server_close()
-            stop_process(worker)
+            if worker:
+                stop_process(worker)
         return
 
     setup = start_local(
@@ -72,7 +84,8 @@ def serve(port: int, pim_port: int) -> None:
     )
     print(  # noqa: T201 - the one line a newcomer needs, and the CLI for later
         f"\n  Local PIM: open {setup.pim_urls[0]} and click Connect "
-        f"(the App runs at {setup.app_url}, its sync worker beside it). Ctrl+C stops all.\n"
+        f"(the App runs at {setup.app_url}"
+        f"{', its sync worker beside it' if setup.worker else ''}). Ctrl+C stops all.\n"
         f"  From another shell: .venv/bin/flask --app app akeneo call /api/rest/v1/channels "
         f"--pim {setup.pim_urls[0]}\n"
     )

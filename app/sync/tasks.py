@@ -1,32 +1,33 @@
 """The sync's jobs on Celery, the Flask way (Flask's `examples/celery`): thin tasks in the App.
 
-    celery -A app.tasks worker          # runs the jobs (as many as you like, on any machine)
-    celery -A app.tasks beat            # one per deployment: the periodic sync, and the sweep
-
-The broker is CELERY_BROKER_URL (Redis in production) or, unset, the App's own database through
-kombu's SQL transport, so a laptop needs nothing more. Jobs are acknowledged late and every step
-saves its place, so a job lost with its worker is only a delay: a sweep every 15 s queues again
-the runs whose worker stopped renewing its lease (20 s), on any broker. On Redis the visibility
-timeout is 120 s (not the hour of Redis's default): a job is at most one step (15 s of reading,
-plus a page), and a job that outlives its worker comes back within two minutes even without beat.
+Workers and beat start from `make_celery.py`. The broker is CELERY_BROKER_URL (Redis in production)
+or, unset, the App's own database through kombu's SQL transport, so a laptop needs nothing more.
+Jobs are acknowledged late and every step saves its place, so a job lost with its worker is only a
+delay: a sweep every 15 s queues again the runs whose worker stopped renewing its lease (20 s), on
+any broker. On Redis the visibility timeout is 120 s (not the hour of Redis's default): a job is at
+most one step (15 s of reading, plus a page), and a job that outlives its worker comes back within
+two minutes even without beat.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Celery, Task
-from flask import Flask, current_app
+from flask import Flask
 from kombu.exceptions import OperationalError as BrokerDown
 from sqlalchemy import text
 from sqlalchemy.exc import SADeprecationWarning
 
+from .. import current as core
+from ..catalogs import current as catalogs
 from . import current
-from .config import Settings
-from .sync import StepResult, request_sync, requeue_stalled, step
+from .settings import SyncSettings
+from .steps import Outcome, StepResult, request_sync, requeue_stalled, step
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,14 @@ log = logging.getLogger(__name__)
 # never loads it, so the warning (printed at every start) says nothing to the App's users
 warnings.filterwarnings("ignore", "The ``noload`` loader strategy", SADeprecationWarning)
 
-STEP = "app.tasks.sync_step"
-SYNC_ALL = "app.tasks.sync_all"
-SWEEP = "app.tasks.sweep"
+STEP = "app.sync.tasks.sync_step"
+SYNC_ALL = "app.sync.tasks.sync_all"
+SWEEP = "app.sync.tasks.sweep"
 SWEEP_SECONDS = 15.0
 KEEP_DELIVERED = timedelta(hours=1)  # kombu's SQL transport keeps delivered messages: trimmed
 
 
-def celery_init_app(app: Flask, settings: Settings) -> Celery:
+def celery_init_app(app: Flask, settings: SyncSettings) -> Celery:
     """The App's Celery: tasks run inside the App's context, configured from its settings."""
 
     class FlaskTask(Task):  # type: ignore[misc]
@@ -50,23 +51,26 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
                 return self.run(*args, **kwargs)
 
     celery = Celery(app.name, task_cls=FlaskTask, set_as_current=False)
-    celery.conf.update(celery_config(settings, app.instance_path))
+    database_url = app.extensions[core.SETTINGS].database_url
+    celery.conf.update(celery_config(settings, database_url, app.instance_path))
     celery.task(name=STEP)(sync_step)
     celery.task(name=SYNC_ALL)(sync_all)
     celery.task(name=SWEEP)(sweep)
     app.extensions[current.CELERY] = celery
+    # `celery beat` writes its schedule there: a fresh checkout has no instance folder yet
+    os.makedirs(app.instance_path, exist_ok=True)
     return celery
 
 
-def celery_config(settings: Settings, instance_path: str) -> dict[str, Any]:
+def celery_config(settings: SyncSettings, database_url: str, instance_path: str) -> dict[str, Any]:
     """Celery's settings: late acks, one job at a time per worker slot, bounded publishing."""
-    broker = settings.celery_broker_url or f"sqla+{settings.database_url}"
+    broker = settings.broker_url or f"sqla+{database_url}"
     transport: dict[str, Any] = {}
     if broker.startswith(("redis://", "rediss://")):
         transport = {"visibility_timeout": 120}
     schedule: dict[str, Any] = {"sweep": {"task": SWEEP, "schedule": SWEEP_SECONDS}}
-    if settings.sync_interval:
-        schedule["sync-all"] = {"task": SYNC_ALL, "schedule": float(settings.sync_interval)}
+    if settings.interval:
+        schedule["sync-all"] = {"task": SYNC_ALL, "schedule": float(settings.interval)}
     return {
         "broker_url": broker,
         "broker_transport_options": transport,
@@ -88,27 +92,24 @@ def celery_config(settings: Settings, instance_path: str) -> dict[str, Any]:
 def enqueue(pim_url: str, run_id: str, token: str | None) -> None:
     """Queue a step of a run on the App's broker; a broker that does not answer only delays it
     (the run stays queued, and the sweep queues it again once the broker is back)."""
-    celery: Celery = current_app.extensions[current.CELERY]
     try:
-        celery.send_task(STEP, args=[pim_url, run_id, token], retry=True)
+        current.celery().send_task(STEP, args=[pim_url, run_id, token], retry=True)
     except BrokerDown as error:
         log.warning("sync not queued pim=%s: the broker does not answer (%s)", pim_url, error)
 
 
-def start_sync(pim_url: str, *, full: bool = False) -> bool:
-    """Queue a sync of the PIM's catalog (known to the store); False if one is on already."""
-    catalog_id = current.store().catalog_id(pim_url)
+def queue_sync(pim_url: str, *, full: bool = False) -> bool:
+    """Queue a sync of the PIM's catalog (known to the App); False if one is on already."""
+    catalog_id = catalogs.store().catalog_id(pim_url)
     if not catalog_id:
         return False
-    return request_sync(current.sync_store(), pim_url, catalog_id, enqueue, full=full)
+    return request_sync(current.store(), pim_url, catalog_id, enqueue, full=full)
 
 
 def sync_step(pim_url: str, run_id: str, token: str | None = None) -> str:
     """A job: read pages of a run for a while, then queue the next step if there is more."""
-    result: StepResult = step(
-        current.sync_store(), current.app_api(pim_url), pim_url, run_id, token
-    )
-    if result.outcome == "more":
+    result: StepResult = step(current.store(), core.app_api(pim_url), pim_url, run_id, token)
+    if result.outcome == Outcome.MORE:
         enqueue(pim_url, run_id, result.token)
     return result.outcome
 
@@ -116,29 +117,20 @@ def sync_step(pim_url: str, run_id: str, token: str | None = None) -> str:
 def sync_all() -> int:
     """The periodic job: an incremental sync of every connected PIM's catalog."""
     started = 0
-    for connection in current.store().connections():
-        if not connection.revoked and start_sync(connection.pim_url):
+    for connection in core.store().connections():
+        if not connection.revoked and queue_sync(connection.pim_url):
             started += 1
     return started
 
 
 def sweep() -> int:
     """Every 15 s: queue again the runs nobody holds; trim the SQL broker's delivered messages."""
-    count = requeue_stalled(current.sync_store(), enqueue)
-    if current.settings().celery_broker_url is None:
-        with current.store().engine.begin() as db:
+    count = requeue_stalled(current.store(), enqueue)
+    if current.settings().broker_url is None:
+        with core.database().engine.begin() as db:
             # kombu stamps messages with the local time, without a zone
             db.execute(
                 text("DELETE FROM kombu_message WHERE visible = :no AND timestamp < :before"),
                 {"no": False, "before": datetime.now() - KEEP_DELIVERED},
             )
     return count
-
-
-def __getattr__(name: str) -> Celery:
-    # `celery -A app.tasks worker` asks this module for its `celery`: the App's, made on demand
-    if name == "celery":
-        from . import create_app
-
-        return create_app().extensions[current.CELERY]
-    raise AttributeError(name)

@@ -16,37 +16,11 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.catalogs import load_schema
-from devpim.catalogs import AppCatalog, AppCatalogs
+from tests.pims import FakePim, PimUser, app_config, make_pim, plug, run_together
 
-from .conftest import FakePim, PimUser, app_config, make_pim, plug, run_together
+from .pim_catalogs import catalogs_of, configure, enable_with_titles, the_catalog
 
 CATALOGS = "/api/rest/v1/catalogs"
-
-
-def catalogs_of(pim: FakePim) -> AppCatalogs:
-    return pim.app.extensions["devpim_catalogs"]  # type: ignore[no-any-return]
-
-
-def the_catalog(pim: FakePim) -> AppCatalog:
-    (catalog,) = catalogs_of(pim).all()
-    return catalog
-
-
-def configure(pim: FakePim, **form: Any) -> None:
-    """The PIM user's Save on the catalog's configure page."""
-    catalog = the_catalog(pim)
-    answer = pim.app.test_client().post(f"/connect/apps/v1/catalogs/{catalog.id}", data=form)
-    assert answer.status_code == 302
-
-
-def enable_with_titles(pim: FakePim, **extra: Any) -> None:
-    configure(
-        pim,
-        catalog_enabled="on",
-        enabled_only="on",
-        **{"source-title": "name", "locale-title": "en_US", "source-main_image": "image"},
-        **extra,
-    )
 
 
 def page(response: Any) -> str:
@@ -65,7 +39,7 @@ def test_connecting_creates_the_catalog_once_and_pushes_the_schema(
     assert catalog.schema == load_schema()
     (put,) = [r for r in pim.requests if r.method == "PUT"]
     assert json.loads(put.body) == load_schema()
-    store = client.application.extensions["akeneo_store"]
+    store = client.application.extensions["catalogs.store"]
     assert store.catalog_id(pim.url) == catalog.id
 
     user.connect()  # Open app again: same catalog, schema pushed again, none created
@@ -83,7 +57,7 @@ def test_a_disconnected_then_reconnected_app_gets_a_new_catalog(
     user.connect()
     second = the_catalog(pim).id
     assert second != first
-    assert client.application.extensions["akeneo_store"].catalog_id(pim.url) == second
+    assert client.application.extensions["catalogs.store"].catalog_id(pim.url) == second
 
 
 def test_a_catalog_found_by_its_exact_name_is_reused(
@@ -94,7 +68,7 @@ def test_a_catalog_found_by_its_exact_name_is_reused(
     existing = [c for c in catalogs_of(pim).all() if c.name == "Flask Akeneo App"][0]
     user.connect()
     assert len(catalogs_of(pim).all()) == 2
-    assert client.application.extensions["akeneo_store"].catalog_id(pim.url) == existing.id
+    assert client.application.extensions["catalogs.store"].catalog_id(pim.url) == existing.id
 
 
 def test_without_the_catalog_scopes_the_page_says_to_connect_again(
@@ -211,6 +185,7 @@ def test_the_products_page_shows_images_through_the_app(
     assert answer.status_code == 200 and answer.mimetype == "image/png"
     assert answer.data.startswith(b"\x89PNG")
     assert answer.headers["Cache-Control"] == "private, max-age=3600"
+    assert answer.headers["Vary"] == "Cookie"  # never served from a cache to another session
     media_calls = [r for r in pim.requests if r.path.startswith("/api/rest/v1/media-files/")]
     assert media_calls[0].headers["Authorization"].startswith("Bearer ")
 
@@ -221,6 +196,15 @@ def test_the_products_page_shows_images_through_the_app(
         "http://evil.test/api/rest/v1/media-files/a/download",
         "http://pim-a.test/api/rest/v1/products-uuid",
         "http://pim-a.test/api/rest/v1/media-files/../../catalogs/download",
+        # requests decodes %2e and %2f: the path is checked as it would be sent
+        "http://pim-a.test/api/rest/v1/media-files/%2e%2e/%2e%2e/%2e%2e/%2e%2e/internal/download",
+        "http://pim-a.test/api/rest/v1/media-files/%2E%2e/x/download",
+        "http://pim-a.test/api/rest/v1/media-files/a%2f..%2fb/download",
+        "http://pim-a.test/api/rest/v1/media-files/a/./download",
+        "http://pim-a.test/api/rest/v1/media-files//download",
+        "http://pim-a.test/api/rest/v1/media-files/a\\b/download",
+        "http://pim-a.test/api/rest/v1/media-files/a/download?x=1",
+        "http://pim-a.test/api/rest/v1/media-files/a/download#x",
         "http://pim-a.test.evil.test/api/rest/v1/media-files/a/download",
     ],
 )
@@ -365,7 +349,7 @@ def test_connections_at_once_end_with_one_catalog(client: FlaskClient, pim: Fake
     run_together(*[lambda b=b, c=c: arrive(b, c) for b, c in callbacks])
     assert statuses == [302] * 6
     (catalog,) = catalogs_of(pim).all()
-    assert client.application.extensions["akeneo_store"].catalog_id(pim.url) == catalog.id
+    assert client.application.extensions["catalogs.store"].catalog_id(pim.url) == catalog.id
 
 
 def test_a_selection_by_category_and_one_product_of_it(

@@ -1,4 +1,5 @@
-"""Real servers on loopback and headless Chromium (Debian's package) driven by Playwright."""
+"""Browser fixtures (conftest.py registers them): headless Chromium (Debian's package) driven by
+Playwright, and the App with local PIMs on loopback."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from devpim.launch import LocalSetup, start_local
-
-from ..conftest import SECRET_KEY, unavailable
+from launcher import LocalSetup, start_local
+from tests.pims import SECRET_KEY
+from tests.servers import unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -54,3 +55,12 @@ def page(browser: Any) -> Iterator[Any]:
     context.set_default_timeout(10_000)
     yield context.new_page()
     context.close()
+
+
+def connect(page: Any, pim_url: str, app_url: str) -> None:
+    """In the PIM: click Connect, then Allow; wait for the App's page."""
+    page.goto(pim_url)
+    page.click("#connect")
+    page.wait_for_selector("#requested-scopes")
+    page.click("#allow")
+    page.wait_for_url(f"{app_url}/")

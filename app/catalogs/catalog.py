@@ -1,12 +1,7 @@
-"""The App's catalog in each PIM: made sure of after every connection, read for the pages.
+"""The App's catalog in one PIM: found or created after every connection, read for the pages.
 
-Catalogs for Apps (`../shared/akeneo-catalogs.md`): the App creates a catalog through the API
-and pushes its product mapping schema (`app/product_schema.json`); a PIM user enables it in the
-PIM, chooses its products and maps each schema target to an attribute; the App reads exactly those
-products, shaped as its schema says (mapped products).
-
-A disabled catalog, or one without a schema, answers 200 with an `error` key instead of items
-(§2.1): that is a state to explain, never "no products".
+A disabled catalog, or one without a schema, answers 200 with an `error` key instead of items:
+that is a state to explain, never "no products".
 """
 
 from __future__ import annotations
@@ -14,14 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
-from .api import ListUnavailable, PimApi
-from .errors import AppError, PimError, PimHttpError, TokenRevoked
-from .store import Store
+from ..api import ListUnavailable, PimApi
+from ..errors import AppError, PimError, PimHttpError, TokenRevoked
+from .store import CatalogStore
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +65,26 @@ class CatalogView:
     products: list[dict[str, Any]] = field(default_factory=list)
     next_cursor: str | None = None
     notice: str | None = None  # why no product is shown, in plain words
+    copied_at: datetime | None = None  # read from a local copy made then; None: from the PIM
+
+
+@dataclass(frozen=True)
+class CopiedPage:
+    """A page of a local copy of the catalog (the sync feature keeps one)."""
+
+    products: list[dict[str, Any]]
+    next_cursor: str | None  # the uuid to read after, as the PIM's search_after
+    copied_at: datetime
+
+
+#: reads a page of a local copy: (pim_url, catalog_id, limit, after) → the page, or None when
+#: there is no usable copy of that catalog (then the PIM is asked)
+CopyReader = Callable[[str, str, int, str | None], CopiedPage | None]
+
+
+def catalog_path(catalog_id: str, *parts: str) -> str:
+    """The API path of a catalog, or of one of its lists (`mapped-products`, `product-uuids`)."""
+    return "/".join((CATALOGS_PATH, quote(catalog_id, safe=""), *parts))
 
 
 def load_schema(path: Path = SCHEMA_FILE) -> dict[str, Any]:
@@ -76,11 +93,19 @@ def load_schema(path: Path = SCHEMA_FILE) -> dict[str, Any]:
     return schema
 
 
-class Catalogs:
+class AppCatalog:
     """The App's catalog in one PIM, through that PIM's API client."""
 
-    def __init__(self, api: PimApi, store: Store, name: str, schema: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        api: PimApi,
+        store: CatalogStore,
+        name: str,
+        schema: dict[str, Any],
+        copy: CopyReader | None = None,
+    ) -> None:
         self.api, self.store, self.name, self.schema = api, store, name, schema
+        self.copy = copy
 
     @property
     def pim_url(self) -> str:
@@ -89,7 +114,7 @@ class Catalogs:
 
     def configure_url(self, catalog_id: str) -> str:
         """The PIM's configure page for the catalog (the PIM redirects it to its screen)."""
-        return f"{self.pim_url}/connect/apps/v1/catalogs/{quote(catalog_id)}"
+        return f"{self.pim_url}/connect/apps/v1/catalogs/{quote(catalog_id, safe='')}"
 
     def all(self) -> list[CatalogInfo]:
         """Every catalog of this App in the PIM, following the pages."""
@@ -105,10 +130,8 @@ class Catalogs:
         if found is None:
             found = self._create_once()
         # any 2xx is success: the PIM has answered 200, 201 and 204 here over the years (§1.8)
-        self.api.send(
-            "PUT", f"{CATALOGS_PATH}/{found.id}/mapping-schemas/product", json=self.schema
-        )
-        self.store.save_catalog(self.pim_url, found.id)
+        self.api.send("PUT", catalog_path(found.id, "mapping-schemas", "product"), json=self.schema)
+        self.store.save(self.pim_url, found.id)
         return found
 
     def _named(self) -> CatalogInfo | None:
@@ -118,7 +141,7 @@ class Catalogs:
     def _create_once(self) -> CatalogInfo:
         """Create the catalog; when several requests (workers, instances) get here at once, one
         creates it and the others wait for it: the claim is a row in the shared database."""
-        if not self.store.claim_catalog(self.pim_url):
+        if not self.store.claim(self.pim_url):
             deadline = time.monotonic() + CLAIM_WAIT
             while time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -136,16 +159,14 @@ class Catalogs:
                 self.api.request("POST", CATALOGS_PATH, json={"name": self.name}), self.pim_url
             )
         finally:
-            self.store.release_catalog_claim(self.pim_url)
+            self.store.release(self.pim_url)
         log.info("catalog created pim=%s catalog=%s", self.pim_url, created.id)
         return created
 
     def get(self, catalog_id: str) -> CatalogInfo | None:
         """The catalog, or None when the PIM no longer has it (deleted with a disconnect)."""
         try:
-            return CatalogInfo.from_json(
-                self.api.get(f"{CATALOGS_PATH}/{quote(catalog_id)}"), self.pim_url
-            )
+            return CatalogInfo.from_json(self.api.get(catalog_path(catalog_id)), self.pim_url)
         except PimHttpError as error:
             if error.pim_status == 404:
                 return None
@@ -155,7 +176,7 @@ class Catalogs:
         self, catalog_id: str, *, limit: int = 100, after: str | None = None
     ) -> MappedPage:
         """One page of the catalog's mapped products (search_after cursor), or why not."""
-        path = f"{CATALOGS_PATH}/{quote(catalog_id)}/mapped-products"
+        path = catalog_path(catalog_id, "mapped-products")
         listing = self.api.items(path, {"search_after": after} if after else {}, limit=limit)
         try:
             page = next(listing.pages())
@@ -165,13 +186,27 @@ class Catalogs:
         return MappedPage(page.items, next_cursor=cursor)
 
     def view(self, *, limit: int, after: str | None = None) -> CatalogView:
-        """The catalog and a page of its products for a page; errors become a notice.
+        """The catalog and a page of its products (`after`: the last uuid of the page before).
 
-        Makes sure of the catalog when none is known or the PIM no longer has it, so a failure
-        at connection time is tried again on the next visit.
+        The one place that decides where products come from: the local copy when one of this
+        catalog exists (no PIM call), else the PIM. Finds or creates the catalog when none is
+        known or the PIM no longer has it, so a failure at connection time is tried again on
+        the next visit. Errors become a notice.
         """
+        catalog_id = self.store.catalog_id(self.pim_url)
+        if catalog_id and self.copy:
+            copied = self.copy(self.pim_url, catalog_id, limit, after)
+            if copied is not None:
+                notice = None if copied.products or after else COPY_EMPTY_NOTICE
+                return CatalogView(
+                    CatalogInfo(catalog_id, self.name, enabled=True),
+                    self.configure_url(catalog_id),
+                    copied.products,
+                    copied.next_cursor,
+                    notice,
+                    copied.copied_at,
+                )
         try:
-            catalog_id = self.store.catalog_id(self.pim_url)
             catalog = self.get(catalog_id) if catalog_id else None
             if catalog is None:
                 catalog = self.ensure()
@@ -188,27 +223,13 @@ class Catalogs:
         notice = None if page.products or after else EMPTY_NOTICE
         return CatalogView(catalog, configure, page.products, page.next_cursor, notice)
 
-    def copied_view(
-        self, catalog_id: str, products: list[dict[str, Any]], per_page: int
-    ) -> CatalogView:
-        """A page of the sync's copy (`products`: one more than `per_page` if there is more)."""
-        catalog = CatalogInfo(catalog_id, self.name, enabled=True)
-        page, more = products[:per_page], len(products) > per_page
-        cursor = str(page[-1]["uuid"]) if more and page else None
-        notice = None if products else "The last sync found no product in the catalog."
-        return CatalogView(catalog, self.configure_url(catalog_id), page, cursor, notice)
-
     def fetch_media(self, url: str) -> tuple[bytes, str]:
         """An image of this PIM's media files (the `uri` targets), with the App's token.
 
         Only this PIM's `/api/rest/v1/media-files/…/download` URLs, images only, 10 MB at most:
         the route that serves them is no open proxy.
         """
-        if not url.startswith(self.pim_url + MEDIA_PREFIX) or not url.endswith("/download"):
-            raise MediaRefused("This is not a media file of the connected PIM.")
-        path = url.removeprefix(self.pim_url)
-        if ".." in path.split("/") or "?" in path or "#" in path:
-            raise MediaRefused("This is not a media file of the connected PIM.")
+        path = media_path(url, self.pim_url)
         response = self.api.send(
             "GET", path, headers={"Accept": "image/*"}, max_bytes=MAX_MEDIA_BYTES
         )
@@ -216,6 +237,25 @@ class Catalogs:
         if content_type not in IMAGE_TYPES:
             raise PimError("The PIM's media file is not an image.", pim_url=self.pim_url)
         return response.body, content_type
+
+
+def media_path(url: str, pim_url: str) -> str:
+    """The API path of a media file of `pim_url` (`/api/rest/v1/media-files/<code>/download`),
+    checked as it will be sent (after percent-decoding, as requests sends it); MediaRefused for
+    any other URL."""
+    if not url.startswith(pim_url + MEDIA_PREFIX) or any(c in url for c in "?#\\"):
+        raise MediaRefused("This is not a media file of the connected PIM.")
+    path = urlsplit(url).path
+    segments = [unquote(segment) for segment in path.removeprefix(MEDIA_PREFIX).split("/")]
+    # a media code holds slashes (1/2/3/abc_image.png), never an empty, `.` or `..` segment
+    if (
+        segments[-1] != "download"
+        or len(segments) < 2
+        or any(s in ("", ".", "..") or "/" in s or "\\" in s for s in segments)
+        or url != pim_url + path
+    ):
+        raise MediaRefused("This is not a media file of the connected PIM.")
+    return path
 
 
 class MediaRefused(AppError):
@@ -229,6 +269,7 @@ DISABLED_NOTICE = (
     "The catalog is disabled. In your PIM (Configure in your PIM), enable it, choose its "
     "products and map the App's fields; its products then show here."
 )
+COPY_EMPTY_NOTICE = "The last sync found no product in the catalog."
 EMPTY_NOTICE = (
     "The catalog is enabled but selects no product: change its product selection in your PIM."
 )
@@ -247,7 +288,7 @@ def explain_unusable(reason: str) -> str:
 
 
 def explain(error: AppError) -> str:
-    """Why the App's catalog could not be made sure of or read, and what to do."""
+    """Why the App's catalog could not be found, created or read, and what to do."""
     if isinstance(error, PimHttpError) and error.pim_status == 403:
         return (
             "The App may not use catalogs in this PIM: connect it again to grant the catalog "

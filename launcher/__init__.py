@@ -1,7 +1,8 @@
-"""Start the App wired to local PIMs, each on its own loopback port, in background threads.
+"""Start the App wired to local PIMs (devpim), each on its own loopback port, in threads.
 
 `make run` uses it to give a newcomer a working connection with nothing configured; the browser
-tests and the benchmark use it to get the same set-up on free ports.
+tests and the benchmark use it to get the same set-up on free ports. It starts a Celery worker
+only when the App has one (its sync feature).
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from app import create_app
-
-from . import create_devpim
+from devpim import create_devpim
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent  # the repository: where gunicorn.conf.py is
@@ -202,19 +202,34 @@ def start_local(
         servers=servers,
         state_file=state_file,
         worker=start_worker({k: str(v) for k, v in config.items()}, worker_dir)
-        if worker_dir
+        if worker_dir and has_worker(app)
         else None,
     )
+
+
+def has_worker(app: Flask) -> bool:
+    """True when the App has Celery jobs to run (its sync feature is there)."""
+    return "celery" in app.extensions
 
 
 def start_worker(env: Mapping[str, str], folder: Path) -> subprocess.Popen[bytes]:
     """A Celery worker with an embedded beat (the periodic sync, the sweep), for one machine.
 
-    In production run `celery -A app.tasks worker` (as many as you like) and one
-    `celery -A app.tasks beat` instead. It writes to this terminal, and dies with its parent.
+    In production run `celery -A app.sync.make_celery worker` (as many as you like) and one
+    `celery -A app.sync.make_celery beat` instead. It writes to this terminal, and dies with its
+    parent.
     """
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "--quiet", "-A", "app.tasks", "worker", "--beat"]
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "--quiet",
+            "-A",
+            "app.sync.make_celery",
+            "worker",
+            "--beat",
+        ]
         + ["--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"]
         + ["--schedule", str(folder / "celerybeat-schedule")],
         cwd=ROOT,

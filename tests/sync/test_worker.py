@@ -1,4 +1,5 @@
-"""The sync on real Celery workers: `celery -A app.tasks worker` processes, local PIMs on loopback,
+"""The sync on real Celery workers: `celery -A app.sync.make_celery worker` processes, local PIMs
+on loopback,
 and each broker the App supports: Redis (a real server) and the App's own database (the default).
 
 What a deployment must survive is tested as it happens: a worker killed with SIGKILL half way
@@ -22,11 +23,12 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from app import create_app, current
-from app.sync_store import SyncStatus
-from devpim.launch import ROOT, bind, die_with_parent
-
-from .conftest import CLIENT_ID, CLIENT_SECRET, SECRET_KEY, FakePim, PimUser, make_pim
+from app import create_app
+from app.catalogs import current as catalogs_current
+from app.sync import current as sync_current
+from app.sync.status import SyncStatus
+from launcher import ROOT, bind, die_with_parent
+from tests.pims import CLIENT_ID, CLIENT_SECRET, SECRET_KEY, FakePim, PimUser, make_pim
 
 pytestmark = pytest.mark.worker
 
@@ -108,7 +110,7 @@ class Deployment:
     def start(self, *command: str, name: str) -> subprocess.Popen[bytes]:
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "app.tasks", *command],
+            [sys.executable, "-m", "celery", "-A", "app.sync.make_celery", *command],
             cwd=ROOT,
             env={**os.environ, **self.env},
             stdout=log,
@@ -142,7 +144,7 @@ class Deployment:
 
     def status(self, local: LocalPim) -> SyncStatus | None:
         with self.app.app_context():
-            return current.sync_store().status(local.url)
+            return sync_current.store().status(local.url)
 
     def wait_for(self, check: Callable[[], bool], seconds: float, what: str) -> None:
         deadline = time.monotonic() + seconds
@@ -164,15 +166,15 @@ class Deployment:
 
     def copied(self, local: LocalPim) -> list[str]:
         with self.app.app_context():
-            catalog_id = current.store().catalog_id(local.url)
-            rows = current.sync_store().products(local.url, str(catalog_id), limit=100_000)
+            catalog_id = catalogs_current.store().catalog_id(local.url)
+            rows = sync_current.store().products(local.url, str(catalog_id), limit=100_000)
         return [row["uuid"] for row in rows]
 
-    def start_sync(self, local: LocalPim) -> None:
-        from app.tasks import start_sync
+    def queue_sync(self, local: LocalPim) -> None:
+        from app.sync.tasks import queue_sync
 
         with self.app.app_context():
-            assert start_sync(local.url)
+            assert queue_sync(local.url)
 
     def stop(self) -> None:
         for process in self.processes:
@@ -187,7 +189,7 @@ class Deployment:
             local.server.shutdown()
             local.server.server_close()
         current_store = self.app.extensions["akeneo_store"]
-        current_store.close()
+        current_store.database.close()
 
 
 @pytest.fixture(params=["database", "redis"])
@@ -223,7 +225,7 @@ def test_a_worker_syncs_the_catalog_then_only_what_changed(deployment: Deploymen
     local = deployment.add_pim("1")
     deployment.connect(local)  # the callback found the catalog disabled: nothing queued yet
     deployment.worker("w1")
-    deployment.start_sync(local)
+    deployment.queue_sync(local)
     deployment.wait_for(deployment.finished(local), 60, "the first sync did not finish")
     assert len(deployment.copied(local)) == 1350 == len(set(deployment.copied(local)))
     assert exactly_once(local.counting.mapped_pages())
@@ -262,7 +264,7 @@ def test_a_worker_killed_mid_sync_is_replaced_and_no_product_is_lost_or_twice(
     local.slow_pages(0.25)
     first = deployment.worker("w1")
     deployment.beat()  # the sweep: it queues again a run whose worker stopped renewing its lease
-    deployment.start_sync(local)
+    deployment.queue_sync(local)
 
     def half_way() -> bool:
         status = deployment.status(local)
@@ -289,11 +291,15 @@ def test_two_workers_two_pims_no_page_twice_and_one_call_at_a_time_per_pim(
     for local in (pim_a, pim_b):
         deployment.connect(local)
         local.slow_pages(0.02)
+    # one after the other: two workers declaring the queue at the same instant race on kombu's
+    # SQL transport (UNIQUE kombu_queue.name), and one would never start
     deployment.worker("w1")
+    deployment.ready("w1")
     deployment.worker("w2")
-    deployment.ready("w1", "w2")  # else the first one could take both PIMs' jobs
-    deployment.start_sync(pim_a)
-    deployment.start_sync(pim_b)
+    deployment.ready("w2")  # both listen before any job: else the first could take both PIMs'
+
+    deployment.queue_sync(pim_a)
+    deployment.queue_sync(pim_b)
     deployment.wait_for(deployment.finished(pim_a, pim_b), 90, "the two syncs did not finish")
     for local in (pim_a, pim_b):
         assert len(deployment.copied(local)) == 1350
@@ -326,7 +332,7 @@ def test_a_cause_that_appears_mid_sync_stops_the_run_and_says_why(
     deployment.connect(local)
     local.slow_pages(0.25)
     deployment.worker("w1")
-    deployment.start_sync(local)
+    deployment.queue_sync(local)
 
     def reading() -> bool:
         status = deployment.status(local)

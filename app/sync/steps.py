@@ -1,14 +1,7 @@
-"""The sync: keep a copy of each PIM's catalog in the App's database, a page at a time.
+"""The sync's steps: plain functions over a PIM's API and the sync store, a page at a time.
 
-A run reads the catalog's `product-uuids` (the selection: it counts the products and marks those
-still selected), then its `mapped-products`: all of them the first time, afterwards only those
-`updated_after` the start of the last run that finished, as Akeneo advises for catalogs (they
-send no change events). Products the selection no longer holds are removed at the end. Every
-page is saved with the cursor to the next one, so a run stopped half way (a crash, a deploy, a
-killed worker) goes on from there.
-
-The functions here know nothing of Celery: `app/tasks.py` runs step() as a job and queues the next
-one while step() says there is more to do.
+They know nothing of Celery: `tasks.py` runs step() as a job and queues the next one while
+step() says there is more to do. How a run goes is told in the README ("Sync").
 """
 
 from __future__ import annotations
@@ -20,23 +13,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from urllib.parse import quote
+from enum import StrEnum
 
-from .api import ListUnavailable, PimApi
-from .catalogs import CATALOGS_PATH, explain, explain_unusable
-from .errors import AppError, PimError, PimHttpError, TokenRevoked
-from .sync_store import (
-    FAILED,
-    FINISHED,
-    LEASE,
-    QUEUED,
-    RUNNING,
-    STOPPED,
-    LeaseLost,
-    Run,
-    SyncStatus,
-    SyncStore,
-)
+from ..api import ListUnavailable, PimApi
+from ..catalogs.catalog import catalog_path, explain, explain_unusable
+from ..errors import AppError, PimError, PimHttpError, TokenRevoked
+from .status import FAILED, STOPPED
+from .store import LEASE, LeaseLost, Run, SyncStore
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +31,21 @@ PRODUCTS_PER_PAGE = 100  # the most mapped-products allows (§1.12)
 Enqueue = Callable[[str, str, str | None], None]
 
 
+class Outcome(StrEnum):
+    """What one step of a run came to."""
+
+    MORE = "more"  # the run goes on: queue the next step
+    FINISHED = "finished"
+    STOPPED = "stopped"  # a cause the user must remove (disabled, disconnected, …)
+    FAILED = "failed"  # the PIM failed: the next run goes on from the cursor
+    SKIPPED = "skipped"  # another worker holds the run, or it is over: a duplicate job
+
+
 @dataclass(frozen=True)
 class StepResult:
     """What one step did; `token` is set when the run goes on (the next job keeps the lease)."""
 
-    outcome: str  # "more", "finished", "stopped", "failed", "skipped"
+    outcome: Outcome
     token: str | None = None
 
 
@@ -93,93 +86,65 @@ def step(
     """
     run = store.acquire(pim_url, run_id, token)
     if run is None:
-        return StepResult("skipped")
+        return StepResult(Outcome.SKIPPED)
     try:
         with _lease_kept(store, run):
             return _read(store, api, run, time.monotonic() + seconds)
     except LeaseLost:
         log.warning("sync lease lost pim=%s: another worker goes on", pim_url)
-        return StepResult("skipped")
+        return StepResult(Outcome.SKIPPED)
     except TokenRevoked:
         store.end(run, STOPPED, "The App was disconnected in the PIM: connect it again.")
-        return StepResult("stopped")
+        return StepResult(Outcome.STOPPED)
     except ListUnavailable as unusable:
         store.end(run, STOPPED, explain_unusable(unusable.reason))
-        return StepResult("stopped")
+        return StepResult(Outcome.STOPPED)
     except PimHttpError as error:
         if error.pim_status == 404:
             message = "The App's catalog is no longer in the PIM: open the App to create it again."
             store.end(run, STOPPED, message)
-            return StepResult("stopped")
+            return StepResult(Outcome.STOPPED)
         if error.pim_status == 403:
             store.end(run, STOPPED, explain(error))
-            return StepResult("stopped")
+            return StepResult(Outcome.STOPPED)
         store.end(run, FAILED, f"{error.message} The next sync goes on from there.")
-        return StepResult("failed")
+        return StepResult(Outcome.FAILED)
     except AppError as error:  # the PIM down, a timeout, a malformed answer
         store.end(run, FAILED, f"{error.message} The next sync goes on from there.")
-        return StepResult("failed")
-
-
-def describe(sync: SyncStatus | None) -> str:
-    """The sync's state in one sentence, for the page and its progress bar."""
-    if sync is None:
-        return "Not synced yet."
-    if sync.state == QUEUED:
-        return "Sync queued: waiting for a worker (celery -A app.tasks worker)."
-    if sync.state == RUNNING and sync.phase == "uuids":
-        return f"Syncing: counting the catalog's products ({sync.total} so far)…"
-    if sync.state == RUNNING:
-        if sync.full:
-            return f"Syncing: {sync.done} of {sync.total} products read…"
-        return f"Syncing: {sync.done} changed products read…"
-    last = ""
-    if sync.last_finished_at:
-        last = (
-            f"Last sync finished {sync.last_finished_at:%Y-%m-%d %H:%M:%S} UTC in "
-            f"{sync.last_seconds} s: {sync.last_done} products read, {sync.last_removed} removed."
-        )
-    if sync.state == FINISHED:
-        return last
-    return f"{sync.message} {last}".strip()
-
-
-def progress(sync: SyncStatus | None) -> tuple[int, int] | None:
-    """(done, total) for a bar that moves; None when the end is not known yet."""
-    if sync and sync.state == RUNNING and sync.phase == "products" and sync.full:
-        return min(sync.done, sync.total), max(sync.total, 1)
-    return None
+        return StepResult(Outcome.FAILED)
 
 
 def _read(store: SyncStore, api: PimApi, run: Run, deadline: float) -> StepResult:
-    catalog = f"{CATALOGS_PATH}/{quote(run.catalog_id)}"
     if run.phase == "uuids":
         listing = (
             api.resume(run.cursor, of=str)
             if run.cursor
-            else api.items(f"{catalog}/product-uuids", limit=UUIDS_PER_PAGE, of=str)
+            else api.items(
+                catalog_path(run.catalog_id, "product-uuids"), limit=UUIDS_PER_PAGE, of=str
+            )
         )
         for page in listing.pages():
             store.save_uuids(run, page.items, page.next_path)
             if page.next_path and time.monotonic() > deadline:
-                return StepResult("more", run.token)
+                return StepResult(Outcome.MORE, run.token)
         run = replace(run, phase="products", cursor=None)
     if run.cursor:
         listing = api.resume(run.cursor)
     else:
         # a full run has no `since` (store.request and store.finish see to it)
         params = {"updated_after": _atom(run.since)} if run.since else {}
-        listing = api.items(f"{catalog}/mapped-products", params, limit=PRODUCTS_PER_PAGE)
+        path = catalog_path(run.catalog_id, "mapped-products")
+        listing = api.items(path, params, limit=PRODUCTS_PER_PAGE)
     for page in listing.pages():
         _check_products(page.items, api.pim_url)
         store.save_products(run, page.items, page.next_path)
         if page.next_path and time.monotonic() > deadline:
-            return StepResult("more", run.token)
+            return StepResult(Outcome.MORE, run.token)
     removed = store.finish(run)
     if removed is None:  # the selection changed: the same run reads everything now
-        return StepResult("more", run.token)
+        return StepResult(Outcome.MORE, run.token)
     log.info("sync finished pim=%s removed=%d", run.pim_url, removed)
-    return StepResult("finished")
+    return StepResult(Outcome.FINISHED)
 
 
 def _check_products(items: list[object], pim_url: str) -> None:

@@ -1,0 +1,77 @@
+"""Catalogs for Apps: the App's catalog in each PIM, its products page and images.
+
+The App creates a catalog in every PIM it is connected to and pushes its product mapping schema
+(`product_schema.json`, beside this file); a PIM user enables it, chooses its products and maps
+each schema target to an attribute; the App reads exactly those products, shaped as its schema
+says (mapped products). See the README's "Catalogs" section.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from blinker import Namespace
+from flask import Flask, current_app
+
+from .. import current as core
+from ..cli import add_commands
+from ..errors import AppError
+from ..features import Panel, add_panel, pim_connected, pim_disconnected, require_scopes
+from . import current
+from .catalog import CATALOG_SCOPES, CatalogInfo, CopyReader
+from .cli import catalogs, products
+from .settings import CatalogSettings
+from .store import CatalogStore
+from .views import bp, panel
+
+__all__ = ["catalog_found", "init_app", "use_copy"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_FILE = Path(__file__).with_name("product_schema.json")
+
+#: sent after a connection, once the App's catalog is found or created: (app, pim_url, catalog)
+catalog_found = Namespace().signal("catalog-found")
+
+
+def init_app(app: Flask) -> None:
+    """Plug the catalogs feature into the App."""
+    settings = CatalogSettings.from_env(app.extensions[core.SETTINGS].env)
+    app.extensions[current.SETTINGS] = settings
+    app.extensions[current.STORE] = CatalogStore(app.extensions[core.DATABASE].engine)
+    app.extensions[current.SCHEMA] = load_schema()
+    require_scopes(app, CATALOG_SCOPES)
+    app.register_blueprint(bp)
+    add_commands(app, catalogs, products)
+    add_panel(app, Panel("catalogs/panel.html", panel))
+    pim_connected.connect(_find_or_create, sender=app)
+    pim_disconnected.connect(_forget, sender=app)
+
+
+def use_copy(app: Flask, reader: CopyReader) -> None:
+    """Read the products pages from a local copy when `reader` has one (the sync feature)."""
+    app.extensions[current.COPY] = reader
+
+
+def load_schema(path: Path = SCHEMA_FILE) -> dict[str, Any]:
+    """The App's product mapping schema (kept in the repository, pushed to every PIM)."""
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return schema
+
+
+def _find_or_create(app: Flask, *, pim_url: str, **_: Any) -> None:
+    try:
+        found: CatalogInfo = current.catalog(pim_url).ensure()
+    except AppError as error:
+        # never undoes the connection: the page says what failed and tries again
+        log.warning("catalog not found or created pim=%s reason=%s", pim_url, error.message)
+        return
+    catalog_found.send(current_app._get_current_object(), pim_url=pim_url, catalog=found)  # type: ignore[attr-defined]
+
+
+def _forget(app: Flask, *, pim_url: str, forgotten: bool, **_: Any) -> None:
+    if forgotten:  # a disconnect deletes the PIM's catalogs; the row is found stale then
+        current.store().forget(pim_url)

@@ -1,0 +1,52 @@
+"""What a feature (`app/<feature>/`) plugs into: the core's signals, page panels and scopes.
+
+The core imports no feature. A feature's `init_app(app)` registers its blueprint and CLI
+commands, subscribes to the signals (`app/signals.py`), adds its panel to the connected page and
+the scopes it needs. `create_app()` calls each feature's `init_app` on a line of its own: a copier
+drops a feature by deleting that line, its package and its tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+
+from . import current
+from .config import Settings
+from .signals import pim_connected, pim_disconnected
+from .store import Connection
+
+__all__ = ["Panel", "add_panel", "panels", "pim_connected", "pim_disconnected", "require_scopes"]
+
+PANELS = "akeneo_panels"
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A block of the connected page: its template, and what the template gets as `panel.data`.
+
+    `context(connection)` returns the template's data, or None to show nothing. It may raise
+    TokenRevoked: the page then says that the App was disconnected.
+    """
+
+    template: str
+    context: Callable[[Connection], dict[str, Any] | None]
+
+
+def add_panel(app: Flask, panel: Panel) -> None:
+    """Show `panel` on the connected page, after the panels added before it."""
+    app.extensions.setdefault(PANELS, []).append(panel)
+
+
+def panels() -> list[Panel]:
+    """The connected page's panels, in the order the features added them."""
+    return list(current_app.extensions.get(PANELS, []))
+
+
+def require_scopes(app: Flask, scopes: tuple[str, ...]) -> None:
+    """Ask the PIM for `scopes` too (unless AKENEO_SCOPES chose every scope itself)."""
+    settings: Settings = app.extensions[current.SETTINGS]
+    app.extensions[current.SETTINGS] = settings.with_scopes(scopes)

@@ -1,0 +1,50 @@
+"""The sync: a copy of each PIM's catalog in the App's database, kept by Celery workers.
+
+Builds on the catalogs feature: a sync starts when a PIM's catalog is found enabled, and the
+products page reads the copy once a sync finished. See the README's "Sync" section.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from .. import current as core
+from ..catalogs import catalog_found, use_copy
+from ..catalogs.catalog import CatalogInfo
+from ..cli import add_commands
+from ..features import Panel, add_panel, pim_disconnected
+from . import current
+from .cli import sync
+from .settings import SyncSettings
+from .store import SyncStore
+from .tasks import celery_init_app, queue_sync
+from .views import bp, panel
+
+__all__ = ["init_app"]
+
+
+def init_app(app: Flask) -> None:
+    """Plug the sync feature into the App (after the catalogs feature, which it builds on)."""
+    settings = SyncSettings.from_env(app.extensions[core.SETTINGS].env)
+    store = SyncStore(app.extensions[core.DATABASE].engine)
+    app.extensions[current.SETTINGS] = settings
+    app.extensions[current.STORE] = store
+    celery_init_app(app, settings)
+    use_copy(app, store.copied_page)
+    app.register_blueprint(bp)
+    add_commands(app, sync)
+    add_panel(app, Panel("sync/panel.html", panel))
+    catalog_found.connect(_first_sync, sender=app)
+    pim_disconnected.connect(_forget, sender=app)
+
+
+def _first_sync(app: Flask, *, pim_url: str, catalog: CatalogInfo, **_: Any) -> None:
+    if catalog.enabled:  # a new catalog is disabled: the connected page queues one once enabled
+        queue_sync(pim_url)
+
+
+def _forget(app: Flask, *, pim_url: str, forgotten: bool, **_: Any) -> None:
+    if forgotten:  # a revoked PIM keeps its copy until it is connected again or forgotten
+        current.store().forget(pim_url)

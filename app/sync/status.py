@@ -1,0 +1,86 @@
+"""Where a PIM's sync stands, as the pages, the status endpoint and the CLI tell it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
+ACTIVE = (QUEUED, RUNNING)
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """What the pages show of a PIM's sync."""
+
+    state: str
+    full: bool
+    phase: str
+    total: int
+    done: int
+    message: str | None
+    last_finished_at: datetime | None
+    last_catalog_id: str | None
+    last_seconds: int | None
+    last_done: int | None
+    last_removed: int | None
+
+    @property
+    def active(self) -> bool:
+        """True while a run is queued or running."""
+        return self.state in ACTIVE
+
+    def has_copy_of(self, catalog_id: str | None) -> bool:
+        """True when a run of this catalog finished: the copy can be read instead of the PIM.
+
+        A catalog made again (after a disconnect) has a new id: its copy starts empty."""
+        return self.last_finished_at is not None and self.last_catalog_id == catalog_id
+
+    def as_json(self) -> dict[str, Any]:
+        """For the status endpoint that the connected page polls."""
+        return {
+            "active": self.active,
+            "state": self.state,
+            "full": self.full,
+            "phase": self.phase,
+            "total": self.total,
+            "done": self.done,
+            "message": self.message,
+            "last_finished_at": self.last_finished_at.isoformat()
+            if self.last_finished_at
+            else None,
+            "last_seconds": self.last_seconds,
+            "last_done": self.last_done,
+            "last_removed": self.last_removed,
+        }
+
+
+def describe(sync: SyncStatus | None) -> str:
+    """The sync's state in one sentence, for the page and its progress bar."""
+    if sync is None:
+        return "Not synced yet."
+    if sync.state == QUEUED:
+        return "Sync queued: waiting for a worker (celery -A app.sync.make_celery worker)."
+    if sync.state == RUNNING and sync.phase == "uuids":
+        return f"Syncing: counting the catalog's products ({sync.total} so far)…"
+    if sync.state == RUNNING:
+        if sync.full:
+            return f"Syncing: {sync.done} of {sync.total} products read…"
+        return f"Syncing: {sync.done} changed products read…"
+    last = ""
+    if sync.last_finished_at:
+        last = (
+            f"Last sync finished {sync.last_finished_at:%Y-%m-%d %H:%M:%S} UTC in "
+            f"{sync.last_seconds} s: {sync.last_done} products read, {sync.last_removed} removed."
+        )
+    if sync.state == FINISHED:
+        return last
+    return f"{sync.message} {last}".strip()
+
+
+def progress(sync: SyncStatus | None) -> tuple[int, int] | None:
+    """(done, total) for a bar that moves; None when the end is not known yet."""
+    if sync and sync.state == RUNNING and sync.phase == "products" and sync.full:
+        return min(sync.done, sync.total), max(sync.total, 1)
+    return None

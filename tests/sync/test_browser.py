@@ -1,0 +1,65 @@
+"""The sync as a person sees it: a real worker, the progress bar, the products page on the copy."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from launcher import start_local
+from tests.browsers import connect
+from tests.pims import SECRET_KEY
+
+pytestmark = pytest.mark.browser
+
+
+def test_the_sync_shows_its_progress_then_the_products_page_reads_the_copy(
+    page: Any, tmp_path: Path
+) -> None:
+    setup = start_local(
+        app_config={
+            "TESTING": True,
+            "SECRET_KEY": SECRET_KEY,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+            "AKENEO_SYNC_INTERVAL": "0",
+        },
+        pim_config={"PRODUCT_COUNT": "600"},
+        worker_dir=tmp_path,  # a real Celery worker, as `make run` starts one
+    )
+    try:
+        pim_url, app_url = setup.pim_urls[0], setup.app_url
+        connect(page, pim_url, app_url)
+        # a far PIM: each catalog page takes 0.6 s, so the bar has time to move
+        pim = setup.servers[1].app.extensions["devpim"]
+        pim.inject("GET", "/api/rest/v1/catalogs/", None, delay=0.6, times=10_000)
+        page.goto(page.get_attribute("#configure", "href"))
+        page.check("#catalog-enabled")
+        page.select_option("#source-title", "name")
+        page.click("#save")
+        page.wait_for_selector("#saved")
+
+        page.goto(f"{app_url}/")  # the page sees the catalog enabled: a sync starts
+        seen: set[int] = set()
+        deadline = time.monotonic() + 60
+        while "Last sync finished" not in (page.text_content("#sync-state") or ""):
+            assert time.monotonic() < deadline, page.text_content("#sync-state")
+            value = page.evaluate(
+                "() => { const bar = document.getElementById('sync-progress');"
+                " return bar && !bar.hidden && bar.hasAttribute('value') ? bar.value : null; }"
+            )
+            if value:
+                seen.add(int(value))
+            page.wait_for_timeout(100)
+        assert len(seen) >= 2, seen  # the bar moved as the pages came in
+        assert "540 products read, 0 removed" in page.text_content("#sync-state")
+
+        page.click("#all-products")
+        page.wait_for_selector("#products")
+        assert "From the App's copy, synced" in page.text_content("#synced-at")
+        assert page.locator("#products tbody tr").count() == 25
+        page.click("#next-page")
+        assert page.locator("#products tbody tr").count() == 25
+    finally:
+        setup.stop()
