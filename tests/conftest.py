@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.config import NAMES
+from app.db import Database
 
 from .browsers import browser, local, page  # noqa: F401 - fixtures
 from .pims import FakePim, PimUser, app_config, make_pim, plug
@@ -116,3 +117,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     return request.getfixturevalue("postgres").new_database()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    """The App's database on `database_url` (SQLite, then PostgreSQL), every table created."""
+    database = Database(database_url)
+    database.create_schema()
+    yield database
+    database.close()

@@ -8,7 +8,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,37 +26,35 @@ HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20
 BODY = b'{"public_key": "-----BEGIN PUBLIC KEY-----"}'
 
 
-class LoopbackPim:
-    """A raw loopback server: the headers at once, then the body at `byte_delay` a byte.
+class LoopbackServer:
+    """A raw loopback server: `answer(connection, number)` writes each connection's answer.
 
     It serves one connection at a time and stops by itself after 10 s.
     """
 
-    def __init__(self, byte_delay: float, tls: ssl.SSLContext | None = None) -> None:
-        self.byte_delay, self.tls = byte_delay, tls
+    def __init__(
+        self, answer: Callable[[socket.socket, int], None], tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.answer, self.tls, self.connections = answer, tls, 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(0.2)
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.listener.getsockname()[1]}"
         self.stopped = threading.Event()
+        self.end = time.monotonic() + 10
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
-        end = time.monotonic() + 10
-        while not self.stopped.is_set() and time.monotonic() < end:
+        while not self.stopped.is_set() and time.monotonic() < self.end:
             try:
                 connection, _ = self.listener.accept()
             except OSError:
                 continue
+            self.connections += 1
             try:
                 if self.tls:
                     connection = self.tls.wrap_socket(connection, server_side=True)
                 connection.recv(65536)
-                connection.sendall(HEAD)
-                for byte in BODY.ljust(200):
-                    if self.stopped.is_set() or time.monotonic() > end:
-                        break
-                    connection.sendall(bytes([byte]))
-                    time.sleep(self.byte_delay)
+                self.answer(connection, self.connections)
             except OSError:
                 pass  # the client hung up, as it should
             finally:
@@ -67,9 +65,24 @@ class LoopbackPim:
         self.listener.close()
 
 
+def trickling(byte_delay: float, tls: ssl.SSLContext | None = None) -> LoopbackServer:
+    """A PIM that sends its headers at once, then its body at `byte_delay` a byte."""
+
+    def answer(connection: socket.socket, _: int) -> None:
+        connection.sendall(HEAD)
+        for byte in BODY.ljust(200):
+            if server.stopped.is_set() or time.monotonic() > server.end:
+                break
+            connection.sendall(bytes([byte]))
+            time.sleep(byte_delay)
+
+    server = LoopbackServer(answer, tls)
+    return server
+
+
 @pytest.fixture
-def slow_pim() -> Iterator[LoopbackPim]:
-    server = LoopbackPim(byte_delay=0.05)  # 200 bytes: 10 s in all, every read well in time
+def slow_pim() -> Iterator[LoopbackServer]:
+    server = trickling(byte_delay=0.05)  # 200 bytes: 10 s in all, every read well in time
     yield server
     server.close()
 
@@ -102,7 +115,7 @@ def self_signed_tls(tmp_path: Path) -> ssl.SSLContext:
     return context
 
 
-def test_a_pim_that_trickles_its_answer_hits_the_total_deadline(slow_pim: LoopbackPim) -> None:
+def test_a_pim_that_trickles_its_answer_hits_the_total_deadline(slow_pim: LoopbackServer) -> None:
     client = AkeneoClient("id", "secret", timeout=0.5)
     started = time.monotonic()
     with pytest.raises(PimTimeout):
@@ -112,7 +125,7 @@ def test_a_pim_that_trickles_its_answer_hits_the_total_deadline(slow_pim: Loopba
 
 
 def test_a_pim_with_an_untrusted_certificate_is_refused(tmp_path: Path) -> None:
-    server = LoopbackPim(byte_delay=0, tls=self_signed_tls(tmp_path))
+    server = trickling(byte_delay=0, tls=self_signed_tls(tmp_path))
     try:
         with pytest.raises(PimError, match="could not be reached"):
             AkeneoClient("id", "secret", timeout=2).public_key(server.url)
@@ -138,54 +151,29 @@ def test_no_redirect_is_followed_to_another_host(user: PimUser, pim: FakePim) ->
     assert {r.path for r in pim.requests} == {TOKEN_PATH, PUBLIC_KEY_PATH}
 
 
-class DroppingPim:
-    """A raw loopback server that sends a file of `size` bytes, but drops the first connection
-    after `drop_at` bytes (as a flaky network does)."""
+def dropping(body: bytes, drop_at: int) -> LoopbackServer:
+    """A PIM that sends a file, but drops the first connection after `drop_at` bytes (as a
+    flaky network does)."""
 
-    def __init__(self, size: int, drop_at: int) -> None:
-        self.body = bytes(range(256)) * (size // 256)
-        self.drop_at, self.connections = drop_at, 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.2)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.stopped = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
+    def answer(connection: socket.socket, number: int) -> None:
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        connection.sendall(head.encode() + (body[:drop_at] if number == 1 else body))
 
-    def _serve(self) -> None:
-        end = time.monotonic() + 10
-        while not self.stopped.is_set() and time.monotonic() < end:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            try:
-                connection.recv(65536)
-                head = (
-                    "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n"
-                    f"Content-Length: {len(self.body)}\r\nConnection: close\r\n\r\n"
-                )
-                connection.sendall(head.encode())
-                first = self.connections == 1
-                connection.sendall(self.body[: self.drop_at] if first else self.body)
-            except OSError:
-                pass
-            finally:
-                connection.close()
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.listener.close()
+    return LoopbackServer(answer)
 
 
 def test_a_download_retried_after_a_dropped_connection_starts_the_file_again() -> None:
-    server = DroppingPim(size=100 * 1024, drop_at=60 * 1024)
+    body = bytes(range(256)) * 400  # 100 KB
+    server = dropping(body, drop_at=60 * 1024)
     try:
         client = AkeneoClient("id", "secret", timeout=5, sleep=lambda seconds: None)
         file = io.BytesIO(b"kept")  # what the file held before: kept, never doubled
         file.seek(0, io.SEEK_END)
         client.send("GET", server.url, "/media", what="download", sink=file)
         assert server.connections == 2
-        assert file.getvalue() == b"kept" + server.body  # 100 KB, not 60 + 100
+        assert file.getvalue() == b"kept" + body  # 100 KB, not 60 + 100
     finally:
         server.close()

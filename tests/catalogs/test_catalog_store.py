@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import update
 
 from app.catalogs.store import CatalogClaimRow, CatalogStore
-from tests.databases import open_store
+from app.db import Database
 
 PIM = "https://my-pim.cloud.akeneo.com"
 
 
 @pytest.fixture
-def catalogs(database_url: str) -> Iterator[CatalogStore]:
-    store = open_store(database_url, Fernet.generate_key().decode())
-    yield CatalogStore(store.engine)
-    store.database.close()
+def catalogs(database: Database) -> CatalogStore:
+    return CatalogStore(database.engine)
 
 
 def test_one_request_at_a_time_may_create_a_pims_catalog(catalogs: CatalogStore) -> None:

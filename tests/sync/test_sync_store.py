@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from cryptography.fernet import Fernet
 
+from app.db import Database
 from app.sync.store import LeaseLost, SyncStore
-from tests.databases import open_store
 
 PIM = "https://my-pim.cloud.akeneo.com"
 
 
 @pytest.fixture
-def syncs(database_url: str) -> Iterator[SyncStore]:
-    store = open_store(database_url, Fernet.generate_key().decode())
-    yield SyncStore(store.engine)
-    store.database.close()
+def syncs(database: Database) -> SyncStore:
+    return SyncStore(database.engine)
 
 
 def test_a_sync_run_is_leased_saved_page_by_page_and_finished(syncs: SyncStore) -> None:
