@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
-from urllib.parse import unquote, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit
 
 from .akeneo import SCOPES_UPDATE_PATH, AkeneoClient
 from .errors import PimError, TokenRevoked
@@ -177,10 +177,12 @@ class PimApi:
         lists (offset pages get slower the further they go, and stop at 10,000 items).
         `of=str` reads a list of strings (a catalog's `product-uuids`) instead of objects.
         """
-        query = dict(params or {})
+        # a query in `path` (`/api/rest/v1/products?limit=100`) counts as params, given ones win
+        path, _, given = path.partition("?")
+        query = {**dict(parse_qsl(given, keep_blank_values=True)), **dict(params or {})}
         if search_after:
             query["pagination_type"] = "search_after"
-        query["limit"] = str(limit)
+        query.setdefault("limit", str(limit))
         first = f"{path}?{urlencode(query)}"
         return Listing(self, first, max_items, max_pages, max_seconds, of=of)
 
@@ -223,9 +225,14 @@ def _item_results(body: bytes, offset: int, pim_url: str) -> list[ItemResult]:
             raise PimError("The PIM's answer to a list upsert is not NDJSON.", pim_url=pim_url)
         key = next((k for k in ("uuid", "identifier", "code") if k in line), None)
         errors = line.get("errors")
+        number = line.get("line", len(results) + 1)
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise PimError(
+                "The PIM's answer to a list upsert numbers its lines wrong.", pim_url=pim_url
+            )
         results.append(
             ItemResult(
-                line=offset + int(line.get("line", len(results) + 1)),
+                line=offset + number,
                 identifier=str(line[key]) if key else None,
                 status=line["status_code"],
                 message=str(line.get("message", ""))[:MAX_ITEM_MESSAGE],

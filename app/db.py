@@ -63,6 +63,15 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def database_now(db: Connection) -> datetime:
+    """The database server's current moment, in UTC: one clock for every worker, whatever
+    their own clocks say (what leases are measured with)."""
+    if db.dialect.name == "sqlite":  # a file on this machine: this machine's clock is its own
+        return now()
+    moment: datetime = db.execute(text("SELECT CURRENT_TIMESTAMP")).scalar_one()
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def upsert_statement(
     dialect: str,
     table: Table,

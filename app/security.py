@@ -22,6 +22,15 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+class SafeTextResponse(Response):
+    """A response whose text always encodes: a PIM's lone surrogate (half of an emoji, valid
+    in JSON) shows as `?` instead of turning the page into a 500."""
+
+    def set_data(self, value: bytes | str) -> None:
+        """Encode text to UTF-8, replacing what UTF-8 cannot hold."""
+        super().set_data(value.encode("utf-8", "replace") if isinstance(value, str) else value)
+
+
 class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie session, with `Secure` set whenever the request came over https."""
 
@@ -32,6 +41,7 @@ class SessionInterface(SecureCookieSessionInterface):
 
 def register_security(app: Flask, settings: Settings) -> None:
     """Install proxy trust, the session cookie policy, headers and the CSRF helper on `app`."""
+    app.response_class = SafeTextResponse
     if settings.trusted_proxies:
         # only behind a proxy we were told about may X-Forwarded-* decide the scheme and host
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

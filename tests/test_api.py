@@ -155,6 +155,17 @@ def test_a_list_upsert_goes_100_a_request_and_answers_one_result_per_item(
     assert catalog_of(big_pim).get(Catalog.seed_uuid(6))["family"] == "mugs"  # type: ignore[index]
 
 
+def test_a_list_upsert_answer_with_a_line_that_is_no_number_is_a_pim_error(
+    api: PimApi, big_pim: FakePim
+) -> None:
+    answer = b'{"line": "one", "uuid": "x", "status_code": 204}\n'
+    big_pim.answer(
+        "PATCH", PRODUCTS, raw=answer, content_type="application/vnd.akeneo.collection+json"
+    )
+    with pytest.raises(PimError, match="numbers its lines wrong"):
+        list(api.upsert_list(PRODUCTS, [{"uuid": "x"}]))
+
+
 def test_a_list_upsert_refuses_batches_over_100(api: PimApi) -> None:
     with pytest.raises(ValueError, match="1 to 100"):
         list(api.upsert_list(PRODUCTS, [{"uuid": "x"}], batch=101))
@@ -296,6 +307,10 @@ def test_the_cli_prints_every_item_writes_and_upserts(tmp_path: Path, big_pim: F
     code, output = run(PRODUCTS, "--all")
     assert code == 0
     assert len({json.loads(line)["uuid"] for line in output.splitlines()}) == 300
+    code, output = run(f"{PRODUCTS}?limit=100&with_count=true", "--all")  # a query and --all
+    assert code == 0 and len(output.splitlines()) == 300
+    asked = [c.query for c in product_calls(big_pim) if "with_count" in c.query]
+    assert asked and asked[0]["limit"] == ["100"] and asked[0]["with_count"] == ["true"]
 
     code, output = run(PRODUCTS, "--method", "POST", "--data", '{"identifier": "cli"}')
     assert code == 0 and output.startswith(f"201 {big_pim.url}{PRODUCTS}/")

@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from ..api import ListUnavailable, PimApi
-from ..errors import AppError, PimError, PimHttpError, TokenRevoked
-from .store import CatalogStore
+from ..errors import AppError, PimError, PimHttpError, PimTimeout, TokenRevoked
+from .store import CLAIM_TTL, CatalogStore
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,9 @@ class CatalogInfo:
     @classmethod
     def from_json(cls, body: Any, pim_url: str) -> CatalogInfo:
         """From the PIM's JSON; PimError when it is not a catalog."""
-        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+        catalog_id = body.get("id") if isinstance(body, dict) else None
+        # a catalog id is a UUID: anything else (or longer than its column) is no catalog
+        if not isinstance(catalog_id, str) or not 0 < len(catalog_id) <= 64:
             raise PimError("The PIM's answer is not a catalog.", pim_url=pim_url)
         return cls(body["id"], str(body.get("name", "")), body.get("enabled") is True)
 
@@ -66,6 +68,7 @@ class CatalogView:
     next_cursor: str | None = None
     notice: str | None = None  # why no product is shown, in plain words
     copied_at: datetime | None = None  # read from a local copy made then; None: from the PIM
+    stale: str | None = None  # why the copy may be out of date (its last sync stopped)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class CopiedPage:
     products: list[dict[str, Any]]
     next_cursor: str | None  # the uuid to read after, as the PIM's search_after
     copied_at: datetime
+    stale: str | None = None  # why the copy may be out of date, in plain words
 
 
 #: reads a page of a local copy: (pim_url, catalog_id, limit, after) → the page, or None when
@@ -116,9 +120,21 @@ class AppCatalog:
         """The PIM's configure page for the catalog (the PIM redirects it to its screen)."""
         return f"{self.pim_url}/connect/apps/v1/catalogs/{quote(catalog_id, safe='')}"
 
-    def all(self) -> list[CatalogInfo]:
-        """Every catalog of this App in the PIM, following the pages."""
-        return [CatalogInfo.from_json(item, self.pim_url) for item in self.api.items(CATALOGS_PATH)]
+    def all(self, max_seconds: float | None = None) -> list[CatalogInfo]:
+        """Every catalog of this App in the PIM, following the pages (for `max_seconds` at
+        most, its waits on the PIM included)."""
+        listing = self.api.items(CATALOGS_PATH, max_seconds=max_seconds)
+        catalogs = []
+        for item in listing:
+            try:
+                catalogs.append(CatalogInfo.from_json(item, self.pim_url))
+            except PimError:
+                log.warning("not a catalog in the list pim=%s", self.pim_url)
+        if listing.cut:
+            raise PimTimeout(
+                "The PIM did not list the App's catalogs in time.", pim_url=self.pim_url
+            )
+        return catalogs
 
     def ensure(self) -> CatalogInfo:
         """Find the App's catalog by exact name or create it; push the schema; remember its id.
@@ -134,8 +150,8 @@ class AppCatalog:
         self.store.save(self.pim_url, found.id)
         return found
 
-    def _named(self) -> CatalogInfo | None:
-        named = [c for c in self.all() if c.name == self.name]
+    def _named(self, max_seconds: float | None = None) -> CatalogInfo | None:
+        named = [c for c in self.all(max_seconds) if c.name == self.name]
         return min(named, key=lambda c: c.id) if named else None
 
     def _create_once(self) -> CatalogInfo:
@@ -151,13 +167,16 @@ class AppCatalog:
                 "Another request is creating the App's catalog in this PIM; reload in a moment.",
                 pim_url=self.pim_url,
             )
+        # the holder's calls, waits on a 429 included, end before its claim could expire
+        deadline = time.monotonic() + CLAIM_TTL.total_seconds() - 5
         try:
             # asked again with the claim held: another request may have made it meanwhile
-            if found := self._named():
+            if found := self._named(max_seconds=deadline - time.monotonic()):
                 return found
-            created = CatalogInfo.from_json(
-                self.api.request("POST", CATALOGS_PATH, json={"name": self.name}), self.pim_url
+            answer = self.api.request(
+                "POST", CATALOGS_PATH, json={"name": self.name}, deadline=deadline
             )
+            created = CatalogInfo.from_json(answer, self.pim_url)
         finally:
             self.store.release(self.pim_url)
         log.info("catalog created pim=%s catalog=%s", self.pim_url, created.id)
@@ -205,6 +224,7 @@ class AppCatalog:
                     copied.next_cursor,
                     notice,
                     copied.copied_at,
+                    copied.stale,
                 )
         try:
             catalog = self.get(catalog_id) if catalog_id else None

@@ -41,10 +41,13 @@ def products() -> Response | str:
         return redirect(url_for("app.home"))
     catalog = current.catalog(pim_url)
     after = request.args.get("after") or None
+    connection = core.store().connection(pim_url)
+    if connection is None or connection.revoked:
+        return redirect(url_for("app.home"))  # the home page says so, and offers to reconnect
     try:
         view = catalog.view(limit=PRODUCTS_PER_PAGE, after=after)
     except TokenRevoked:
-        return redirect(url_for("app.home"))  # the home page offers to reconnect
+        return redirect(url_for("app.home"))
     return render_template(
         "catalogs/products.html", view=view, targets=_targets(catalog.schema), after=after
     )

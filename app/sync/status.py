@@ -64,6 +64,8 @@ def describe(sync: SyncStatus | None) -> str:
         return "Sync queued: waiting for a worker (celery -A app.sync.make_celery worker)."
     if sync.state == RUNNING and sync.phase == "uuids":
         return f"Syncing: counting the catalog's products ({sync.total} so far)…"
+    if sync.state == RUNNING and sync.phase in ("recheck", "checked"):
+        return "Syncing: reading the catalog's selection once more before removing products…"
     if sync.state == RUNNING:
         if sync.full:
             return f"Syncing: {sync.done} of {sync.total} products read…"
@@ -75,7 +77,7 @@ def describe(sync: SyncStatus | None) -> str:
             f"{sync.last_seconds} s: {sync.last_done} products read, {sync.last_removed} removed."
         )
     if sync.state == FINISHED:
-        return last
+        return f"{last} {sync.message or ''}".strip()  # with the products it could not copy
     return f"{sync.message} {last}".strip()
 
 

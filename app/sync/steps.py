@@ -19,11 +19,14 @@ from ..api import ListUnavailable, PimApi
 from ..catalogs.catalog import catalog_path, explain, explain_unusable
 from ..errors import AppError, PimError, PimHttpError, TokenRevoked
 from .status import FAILED, STOPPED
-from .store import LEASE, LeaseLost, Run, SyncStore
+from .store import LEASE, LeaseLost, PageRefused, Run, SyncStore
 
 log = logging.getLogger(__name__)
 
 STEP_SECONDS = 15.0  # one job reads pages for this long, then queues the next one
+#: a step's calls end by then, retries and waits included (Redis redelivers after 120 s)
+STEP_DEADLINE = 45.0
+MAX_PAUSE = 90.0  # seconds the next step waits at most after a 429
 UUIDS_PER_PAGE = 1000  # the most product-uuids allows (§1.9)
 PRODUCTS_PER_PAGE = 100  # the most mapped-products allows (§1.12)
 
@@ -47,6 +50,7 @@ class StepResult:
 
     outcome: Outcome
     token: str | None = None
+    delay: float = 0.0  # seconds the next step waits (a PIM's Retry-After)
 
 
 def request_sync(
@@ -81,8 +85,9 @@ def step(
 ) -> StepResult:
     """Read pages of the run for about `seconds`, saving each one; say what comes next.
 
-    A job whose run another worker holds, or that is no longer queued or running, does nothing
-    ("skipped"): duplicates of a job, which brokers deliver at least once, are harmless.
+    A step ends within STEP_DEADLINE, its waits on the PIM included, well inside Redis's
+    visibility timeout. A job whose run another worker holds, or that is no longer queued or
+    running, does nothing ("skipped"): a job delivered twice never runs beside its twin.
     """
     run = store.acquire(pim_url, run_id, token)
     if run is None:
@@ -94,54 +99,74 @@ def step(
         log.warning("sync lease lost pim=%s: another worker goes on", pim_url)
         return StepResult(Outcome.SKIPPED)
     except TokenRevoked:
-        store.end(run, STOPPED, "The App was disconnected in the PIM: connect it again.")
-        return StepResult(Outcome.STOPPED)
+        return _end(store, run, STOPPED, "The App was disconnected in the PIM: connect it again.")
     except ListUnavailable as unusable:
-        store.end(run, STOPPED, explain_unusable(unusable.reason))
-        return StepResult(Outcome.STOPPED)
+        return _end(store, run, STOPPED, explain_unusable(unusable.reason))
+    except PageRefused as refused:  # reading it again would loop again: the next run starts anew
+        return _end(store, run, STOPPED, f"{refused} The next sync starts again.")
     except PimHttpError as error:
+        if error.pim_status == 429:
+            # the PIM asks to wait longer than the step may: the next job waits, not this one
+            # (within Redis's visibility timeout, or it would deliver the waiting job again)
+            delay = min(error.retry_after or MAX_PAUSE, MAX_PAUSE)
+            store.pause(run, delay)
+            return StepResult(Outcome.MORE, run.token, delay=delay)
         if error.pim_status == 404:
             message = "The App's catalog is no longer in the PIM: open the App to create it again."
-            store.end(run, STOPPED, message)
-            return StepResult(Outcome.STOPPED)
+            return _end(store, run, STOPPED, message)
         if error.pim_status == 403:
-            store.end(run, STOPPED, explain(error))
-            return StepResult(Outcome.STOPPED)
-        store.end(run, FAILED, f"{error.message} The next sync goes on from there.")
-        return StepResult(Outcome.FAILED)
+            return _end(store, run, STOPPED, explain(error))
+        return _end(store, run, FAILED, f"{error.message} The next sync goes on from there.")
     except AppError as error:  # the PIM down, a timeout, a malformed answer
-        store.end(run, FAILED, f"{error.message} The next sync goes on from there.")
-        return StepResult(Outcome.FAILED)
+        return _end(store, run, FAILED, f"{error.message} The next sync goes on from there.")
+    except Exception as error:  # a bug, or the database refused a write: never a wedged run
+        log.exception("sync step failed pim=%s", pim_url)
+        message = (
+            f"The sync stopped on an unexpected error ({type(error).__name__}); the next sync "
+            "starts again."
+        )
+        return _end(store, run, STOPPED, message)
+
+
+def _end(store: SyncStore, run: Run, state: str, message: str) -> StepResult:
+    store.end(run, state, message)
+    return StepResult(Outcome.STOPPED if state == STOPPED else Outcome.FAILED)
 
 
 def _read(store: SyncStore, api: PimApi, run: Run, deadline: float) -> StepResult:
-    if run.phase == "uuids":
+    # every call of the step (max_seconds), its retries and waits included, ends in time
+    # every call of the step, its retries and waits included, ends by this time
+    if run.phase in ("uuids", "recheck"):
+        path = catalog_path(run.catalog_id, "product-uuids")
         listing = (
-            api.resume(run.cursor, of=str)
+            api.resume(run.cursor, of=str, max_seconds=STEP_DEADLINE)
             if run.cursor
-            else api.items(
-                catalog_path(run.catalog_id, "product-uuids"), limit=UUIDS_PER_PAGE, of=str
-            )
+            else api.items(path, limit=UUIDS_PER_PAGE, of=str, max_seconds=STEP_DEADLINE)
         )
         for page in listing.pages():
             store.save_uuids(run, page.items, page.next_path)
             if page.next_path and time.monotonic() > deadline:
                 return StepResult(Outcome.MORE, run.token)
-        run = replace(run, phase="products", cursor=None)
-    if run.cursor:
-        listing = api.resume(run.cursor)
-    else:
-        # a full run has no `since` (store.request and store.finish see to it)
-        params = {"updated_after": _atom(run.since)} if run.since else {}
-        path = catalog_path(run.catalog_id, "mapped-products")
-        listing = api.items(path, params, limit=PRODUCTS_PER_PAGE)
-    for page in listing.pages():
-        _check_products(page.items, api.pim_url)
-        store.save_products(run, page.items, page.next_path)
-        if page.next_path and time.monotonic() > deadline:
+        if listing.cut:
+            return StepResult(Outcome.MORE, run.token)
+        run = replace(run, phase="products" if run.phase == "uuids" else "checked", cursor=None)
+    if run.phase == "products":
+        if run.cursor:
+            listing = api.resume(run.cursor, max_seconds=STEP_DEADLINE)
+        else:
+            # a full run has no `since` (store.request and store.finish see to it)
+            params = {"updated_after": _atom(run.since)} if run.since else {}
+            path = catalog_path(run.catalog_id, "mapped-products")
+            listing = api.items(path, params, limit=PRODUCTS_PER_PAGE, max_seconds=STEP_DEADLINE)
+        for page in listing.pages():
+            _check_products(page.items, api.pim_url)
+            store.save_products(run, page.items, page.next_path)
+            if page.next_path and time.monotonic() > deadline:
+                return StepResult(Outcome.MORE, run.token)
+        if listing.cut:
             return StepResult(Outcome.MORE, run.token)
     removed = store.finish(run)
-    if removed is None:  # the selection changed: the same run reads everything now
+    if removed is None:  # it reads everything, or the selection once more: the same run goes on
         return StepResult(Outcome.MORE, run.token)
     log.info("sync finished pim=%s removed=%d", run.pim_url, removed)
     return StepResult(Outcome.FINISHED)

@@ -4,16 +4,14 @@ the lease: a worker killed half way loses nothing, two never run one PIM's sync 
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
-    Index,
     Integer,
     String,
     Text,
@@ -30,11 +28,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..catalogs.catalog import CopiedPage
-from ..db import Base, now, upsert_statement
-from .status import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, SyncStatus
+from ..db import Base, database_now, now, upsert_statement
+from . import copy
+from .copy import SyncedProductRow, product_rows
+from .status import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, SyncStatus
 
 LEASE = timedelta(seconds=20)  # a worker that has not renewed its lease for this long is gone
 QUEUE_GRACE = timedelta(seconds=60)  # a queued run that no worker took by then is queued again
+#: the next run asks for products updated since the start of the last one, less this: a PIM
+#: whose clock is behind the App's, or that indexes a change late, loses nothing
+OVERLAP = timedelta(minutes=10)
+MAX_SELECTION = 2_000_000  # products in one catalog: a `product-uuids` list past it never ends
+SLACK = 1_000  # products a run may read beyond its selection (they joined it meanwhile)
 
 
 class SyncRow(Base):
@@ -66,20 +71,6 @@ class SyncRow(Base):
     last_removed: Mapped[int | None] = mapped_column(Integer)
 
 
-class SyncedProductRow(Base):
-    """One product of a PIM's catalog as the App last read it (its mapped values)."""
-
-    __tablename__ = "synced_products"
-    __table_args__ = (Index("ix_synced_products_run", "pim_url", "catalog_id", "seen_run"),)
-
-    pim_url: Mapped[str] = mapped_column(String(2048), primary_key=True)
-    catalog_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
-    data: Mapped[str] = mapped_column(Text)  # the mapped product, as JSON
-    seen_run: Mapped[str] = mapped_column(String(32))  # the last run that found it selected
-    synced_at: Mapped[datetime]
-
-
 @dataclass(frozen=True)
 class Run:
     """A run as a worker holding its lease sees it."""
@@ -96,6 +87,10 @@ class Run:
 
 class LeaseLost(Exception):
     """Another worker took the run over (this one was too slow to renew its lease)."""
+
+
+class PageRefused(Exception):
+    """The PIM's list cannot be the catalog: it loops, or it is longer than the selection."""
 
 
 class SyncStore:
@@ -118,20 +113,7 @@ class SyncStore:
             row = db.execute(select(SyncRow).where(SyncRow.pim_url == pim_url)).first()
         if row is None:
             return None
-        r = row._mapping
-        return SyncStatus(
-            state=r["state"],
-            full=r["full"],
-            phase=r["phase"],
-            total=r["total"],
-            done=r["done"],
-            message=r["message"],
-            last_finished_at=r["last_finished_at"],
-            last_catalog_id=r["last_catalog_id"],
-            last_seconds=r["last_seconds"],
-            last_done=r["last_done"],
-            last_removed=r["last_removed"],
-        )
+        return SyncStatus(**{f.name: row._mapping[f.name] for f in fields(SyncStatus)})
 
     def copied_page(
         self, pim_url: str, catalog_id: str, limit: int, after: str | None
@@ -146,27 +128,24 @@ class SyncStore:
         rows = self.products(pim_url, catalog_id, limit=limit + 1, after=after)
         page = rows[:limit]
         cursor = str(page[-1]["uuid"]) if len(rows) > limit and page else None
-        return CopiedPage(page, cursor, status.last_finished_at)
+        stale = (
+            f"{status.message} Until then, this is the copy as it was."
+            if status.state == STOPPED
+            else None
+        )
+        return CopiedPage(page, cursor, status.last_finished_at, stale)
 
     def products(
         self, pim_url: str, catalog_id: str, *, limit: int, after: str | None = None
     ) -> list[dict[str, Any]]:
         """Products of the local copy, by uuid (`after`: the last uuid before)."""
-        query = (
-            select(SyncedProductRow.data)
-            .where(SyncedProductRow.pim_url == pim_url, SyncedProductRow.catalog_id == catalog_id)
-            .order_by(SyncedProductRow.uuid)
-            .limit(limit)
-        )
-        if after:
-            query = query.where(SyncedProductRow.uuid > after)
         with self.engine.connect() as db:
-            return [json.loads(data) for (data,) in db.execute(query)]
+            return copy.products(db, pim_url, catalog_id, limit, after)
 
     def forget(self, pim_url: str) -> None:
         """Delete the PIM's copy and its runs (the App forgot that PIM)."""
         with self.engine.begin() as db:
-            db.execute(delete(SyncedProductRow).where(SyncedProductRow.pim_url == pim_url))
+            copy.forget(db, pim_url)
             db.execute(delete(SyncRow).where(SyncRow.pim_url == pim_url))
 
     # -- starting a run -------------------------------------------------------------------------
@@ -177,11 +156,12 @@ class SyncStore:
         A run that failed (the PIM down, say) is taken up again where it stopped; otherwise the
         run is incremental when an earlier one finished for this catalog, full if not.
         """
-        moment = now()
         with self.engine.begin() as db:
+            moment = database_now(db)
             row = db.execute(select(SyncRow).where(SyncRow.pim_url == pim_url)).first()
             if row is None:
                 run_id = _run_id()
+                copy.clear_run(db, pim_url)
                 try:
                     with db.begin_nested():
                         first = _fresh_run(catalog_id, run_id, True, moment)
@@ -202,6 +182,7 @@ class SyncStore:
                 values = _fresh_run(catalog_id, run_id, full or not same_catalog, moment)
                 if not values["full"]:
                     values["since"] = r["synced_since"]
+                copy.clear_run(db, pim_url)  # (rolled back if another request won the race)
             moved = db.execute(
                 update(SyncRow)
                 .where(SyncRow.pim_url == pim_url, SyncRow.state.not_in(ACTIVE))
@@ -212,9 +193,9 @@ class SyncStore:
     def to_requeue(self) -> list[tuple[str, str]]:
         """(pim_url, run_id) of the runs no live worker holds: their worker died, or no worker
         took the job (a broker that lost it). The sweep queues them again."""
-        moment = now()
-        waited_too_long = (SyncRow.state == QUEUED) & (SyncRow.queued_at < moment - QUEUE_GRACE)
         with self.engine.begin() as db:
+            moment = database_now(db)
+            waited_too_long = (SyncRow.state == QUEUED) & (SyncRow.queued_at < moment - QUEUE_GRACE)
             rows = db.execute(
                 select(SyncRow.pim_url, SyncRow.run_id).where(
                     or_(
@@ -231,13 +212,16 @@ class SyncStore:
     # -- running it (the worker) ----------------------------------------------------------------
 
     def acquire(self, pim_url: str, run_id: str, token: str | None = None) -> Run | None:
-        """Take the run's lease: free, expired, or already this job's (`token`); else None."""
-        moment = now()
-        new_token = token or secrets.token_hex(16)
-        free = SyncRow.lease_until.is_(None) | (SyncRow.lease_until < moment)
-        if token:
-            free = free | (SyncRow.lease_token == token)
+        """Take the run's lease: free, expired, or handed to this job (`token`); else None.
+
+        The lease gets a new token each time: a job that a broker delivers twice carries the
+        old one, and never runs beside its twin."""
+        new_token = secrets.token_hex(16)
         with self.engine.begin() as db:
+            moment = database_now(db)
+            free = SyncRow.lease_until.is_(None) | (SyncRow.lease_until < moment)
+            if token:
+                free = free | (SyncRow.lease_token == token)
             taken = db.execute(
                 update(SyncRow)
                 .where(
@@ -270,76 +254,87 @@ class SyncStore:
     def renew(self, run: Run) -> None:
         """Keep the lease for another LEASE; LeaseLost when another worker took it."""
         with self.engine.begin() as db:
-            self._guarded(db, run, lease_until=now() + LEASE)
+            self._guarded(db, run, lease_until=database_now(db) + LEASE)
+
+    def pause(self, run: Run, seconds: float) -> None:
+        """Keep the lease while the run waits `seconds` for the PIM (a 429's Retry-After): no
+        sweep takes it up meanwhile."""
+        with self.engine.begin() as db:
+            until = database_now(db) + timedelta(seconds=seconds) + LEASE
+            self._guarded(db, run, lease_until=until)
 
     def save_uuids(self, run: Run, uuids: list[str], cursor: str | None) -> None:
-        """One page of the catalog's uuids: mark those the copy holds as still selected, count
-        them, save the cursor (None: the last page, the products come next)."""
+        """One page of the catalog's uuids: record them in the run's selection, count them,
+        save the cursor (None: the last page; then the products, or the end of a recheck)."""
         with self.engine.begin() as db:
-            if uuids:
-                db.execute(
-                    update(SyncedProductRow)
-                    .where(*_of(run), SyncedProductRow.uuid.in_(uuids))
-                    .values(seen_run=run.run_id)
+            self._check_cursor(db, run, cursor)
+            copy.select_uuids(db, run.pim_url, uuids)
+            size = copy.selection_size(db, run.pim_url)
+            if size > MAX_SELECTION:
+                raise PageRefused(
+                    f"The PIM lists more than {MAX_SELECTION:,} products in the catalog."
                 )
-            done = {"phase": "products", "cursor": None} if cursor is None else {"cursor": cursor}
-            self._guarded(db, run, total=SyncRow.total + len(uuids), **done)
+            values: dict[str, Any] = {"cursor": cursor}
+            if cursor is None:
+                values["phase"] = "products" if run.phase == "uuids" else "checked"
+            if run.phase == "uuids":  # a recheck adds what it finds, it counts nothing
+                values["total"] = size
+            self._guarded(db, run, **values)
 
     def save_products(
         self, run: Run, products: Iterable[Mapping[str, Any]], cursor: str | None
-    ) -> None:
-        """One page of mapped products: replace their rows, count them, save the cursor."""
-        moment = now()
-        rows = [
-            {
-                "pim_url": run.pim_url,
-                "catalog_id": run.catalog_id,
-                "uuid": str(product["uuid"]),
-                "data": json.dumps(product, ensure_ascii=False, separators=(",", ":")),
-                "seen_run": run.run_id,
-                "synced_at": moment,
-            }
-            for product in products
-        ]
-        # one row per uuid (a PIM that lists one twice in a page would break the statement)
-        unique = list({row["uuid"]: row for row in rows}.values())
+    ) -> int:
+        """One page of mapped products: store those the selection listed (one row each), skip
+        (and remember) those the database cannot hold, save the cursor; how many were stored."""
+        rows, skipped = product_rows(products, run.pim_url, run.catalog_id, run.run_id, now())
         with self.engine.begin() as db:
-            # an upsert: a page read again after a crash changes nothing
-            if unique:
-                db.execute(self._save_product, unique)
-            self._guarded(db, run, cursor=cursor, done=SyncRow.done + len(unique))
+            self._check_cursor(db, run, cursor)
+            listed = copy.selected(db, run.pim_url, [row["uuid"] for row in rows] + list(skipped))
+            rows = [row for row in rows if row["uuid"] in listed]
+            state = db.execute(select(SyncRow.done, SyncRow.total).where(_run_row(run))).one()
+            if state.done + len(rows) > state.total + SLACK:
+                raise PageRefused(
+                    "The PIM's list of mapped products is longer than the catalog's selection "
+                    f"({state.total} products)."
+                )
+            if rows:
+                # an upsert: a page read again after a crash changes nothing
+                db.execute(self._save_product, rows)
+            copy.skip(db, run.pim_url, {u: why for u, why in skipped.items() if u in listed})
+            self._guarded(db, run, cursor=cursor, done=SyncRow.done + len(rows))
+        return len(rows)
 
     def finish(self, run: Run) -> int | None:
         """The last page is read: drop what left the selection, record the run; the removed.
 
-        An incremental run that holds fewer products than the catalog has (products joined the
-        selection without being updated: its criteria changed) reads everything instead: None.
+        None when the run goes on instead: an incremental run that holds fewer products than
+        the selection (products joined it without being updated) reads everything; a run that
+        would remove products reads the selection once more first (a PIM that answered short
+        once costs nothing: only products missing from both readings go).
         """
         moment = now()
         with self.engine.begin() as db:
-            r = db.execute(select(SyncRow).where(SyncRow.pim_url == run.pim_url)).one()._mapping
-            if not run.full:
-                held = db.execute(
-                    select(func.count()).where(*_of(run), SyncedProductRow.seen_run == run.run_id)
-                ).scalar_one()
-                if held < r["total"]:
-                    self._guarded(db, run, full=True, since=None, cursor=None, done=0)
+            r = db.execute(select(SyncRow).where(_run_row(run))).one()._mapping
+            if r["phase"] == "products":
+                if not run.full and copy.held(db, run.pim_url, run.catalog_id) < r["total"]:
+                    self._guarded(
+                        db, run, full=True, since=None, phase="products", cursor=None, done=0
+                    )
                     return None
-            removed = db.execute(
-                delete(SyncedProductRow).where(
-                    SyncedProductRow.pim_url == run.pim_url,
-                    (SyncedProductRow.catalog_id != run.catalog_id)
-                    | (SyncedProductRow.seen_run != run.run_id),
-                )
-            ).rowcount
+                if copy.unselected(db, run.pim_url, run.catalog_id):
+                    self._guarded(db, run, phase="recheck", cursor=None)
+                    return None
+            removed = copy.remove_unselected(db, run.pim_url, run.catalog_id)
+            skipped = copy.skipped_message(db, run.pim_url)
+            copy.clear_run(db, run.pim_url)
             started = r["started_at"] or moment
             self._guarded(
                 db,
                 run,
                 state=FINISHED,
                 # products changed while this run read are newer than its start: the next one
-                # asks for them (a second early: the PIM's `updated` has whole seconds)
-                synced_since=started - timedelta(seconds=1),
+                # asks for them, and for a margin before (clocks differ, indexing takes time)
+                synced_since=started - OVERLAP,
                 last_finished_at=moment,
                 last_catalog_id=run.catalog_id,
                 last_seconds=max(0, round((moment - started).total_seconds())),
@@ -347,12 +342,13 @@ class SyncStore:
                 last_removed=removed,
                 lease_token=None,
                 lease_until=None,
-                message=None,
+                message=skipped,
             )
         return int(removed)
 
     def end(self, run: Run, state: str, message: str) -> None:
-        """Stop the run: STOPPED (a cause the user must remove) or FAILED (taken up again)."""
+        """Stop the run: STOPPED (a cause the user must remove: the next run starts anew) or
+        FAILED (the next run goes on from the cursor)."""
         with self.engine.begin() as db:
             self._guarded(
                 db,
@@ -362,6 +358,10 @@ class SyncStore:
                 lease_token=None,
                 lease_until=None,
             )
+
+    def _check_cursor(self, db: DbConnection, run: Run, cursor: str | None) -> None:
+        if cursor is not None and not copy.first_visit(db, run.pim_url, f"{run.phase} {cursor}"):
+            raise PageRefused("The PIM's list never ends: a page links back to an earlier one.")
 
     def _guarded(self, db: DbConnection, run: Run, **values: Any) -> None:
         moved = db.execute(
@@ -373,8 +373,8 @@ class SyncStore:
             raise LeaseLost(run.pim_url)  # the transaction rolls back: nothing written twice
 
 
-def _of(run: Run) -> tuple[Any, ...]:
-    return (SyncedProductRow.pim_url == run.pim_url, SyncedProductRow.catalog_id == run.catalog_id)
+def _run_row(run: Run) -> Any:
+    return SyncRow.pim_url == run.pim_url
 
 
 def _fresh_run(catalog_id: str, run_id: str, full: bool, moment: datetime) -> dict[str, Any]:

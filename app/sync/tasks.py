@@ -89,11 +89,14 @@ def celery_config(settings: SyncSettings, database_url: str, instance_path: str)
     }
 
 
-def enqueue(pim_url: str, run_id: str, token: str | None) -> None:
-    """Queue a step of a run on the App's broker; a broker that does not answer only delays it
-    (the run stays queued, and the sweep queues it again once the broker is back)."""
+def enqueue(pim_url: str, run_id: str, token: str | None, delay: float = 0.0) -> None:
+    """Queue a step of a run on the App's broker (to start after `delay` seconds); a broker that
+    does not answer only delays it (the sweep queues the run again once the broker is back)."""
+    countdown = delay or None
     try:
-        current.celery().send_task(STEP, args=[pim_url, run_id, token], retry=True)
+        current.celery().send_task(
+            STEP, args=[pim_url, run_id, token], countdown=countdown, retry=True
+        )
     except BrokerDown as error:
         log.warning("sync not queued pim=%s: the broker does not answer (%s)", pim_url, error)
 
@@ -110,7 +113,7 @@ def sync_step(pim_url: str, run_id: str, token: str | None = None) -> str:
     """A job: read pages of a run for a while, then queue the next step if there is more."""
     result: StepResult = step(current.store(), core.app_api(pim_url), pim_url, run_id, token)
     if result.outcome == Outcome.MORE:
-        enqueue(pim_url, run_id, result.token)
+        enqueue(pim_url, run_id, result.token, result.delay)
     return result.outcome
 
 

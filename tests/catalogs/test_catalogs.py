@@ -406,3 +406,32 @@ def test_a_refused_channel_list_leaves_the_catalog_shown(tmp_path: Path, pim: Fa
     home = page(browser.get("/"))
     assert "needs the read_channel_settings scope" in home
     assert 'id="catalog-state">Disabled' in home
+
+
+# -- text and ids a PIM sends that the App cannot use as they are ------------------------------
+
+
+def test_a_lone_surrogate_in_a_pims_text_never_breaks_a_page(
+    user: PimUser, client: FlaskClient, pim: FakePim
+) -> None:
+    user.connect()
+    enable_with_titles(pim)
+    the_catalog(pim).name = "Flask Akeneo App"  # found by its name: the App's own
+    mapped = f"{CATALOGS}/{the_catalog(pim).id}/mapped-products"
+    items = [{"uuid": "00000000-0000-4000-8000-000000000001", "title": "half \ud83d an emoji"}]
+    pim.answer("GET", mapped, raw=json.dumps({"_links": {}, "_embedded": {"items": items}}).encode())
+    home = client.get("/")
+    assert home.status_code == 200 and "half ? an emoji" in page(home)
+    products = client.get("/products")
+    assert products.status_code == 200 and "half ? an emoji" in page(products)
+
+
+def test_a_catalog_whose_id_is_no_uuid_is_not_taken_for_the_apps(
+    user: PimUser, client: FlaskClient, pim: FakePim
+) -> None:
+    odd = {"id": "x" * 70, "name": "Flask Akeneo App", "enabled": True}
+    real = {"_links": {}, "_embedded": {"items": [odd]}}
+    pim.answer("GET", CATALOGS, body=real)
+    user.connect()  # the odd one is skipped: the App creates its own
+    assert [r for r in pim.requests if r.method == "POST" and r.path == CATALOGS]
+    assert client.get("/").status_code == 200

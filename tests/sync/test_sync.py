@@ -478,3 +478,156 @@ def test_a_revoked_pim_keeps_its_copy_until_it_is_forgotten(connected: FakePim) 
     with pytest.raises(TokenRevoked):
         current.app_api(connected.url).get("/api/rest/v1/channels")
     assert len(copy_of(connected)) == 54  # kept: reconnecting finds it, `forget` drops it
+
+
+# -- a PIM that answers short, loops, or sends what the database cannot hold -------------------
+
+
+def uuids_path(pim: FakePim) -> str:
+    return f"/api/rest/v1/catalogs/{the_catalog(pim).id}/product-uuids"
+
+
+def mapped_path(pim: FakePim) -> str:
+    return f"/api/rest/v1/catalogs/{the_catalog(pim).id}/{MAPPED}"
+
+
+EMPTY_PAGE = {"_links": {}, "_embedded": {"items": []}}
+
+
+def test_one_empty_selection_answer_costs_nothing_and_a_real_shrink_still_shrinks(
+    connected: FakePim,
+) -> None:
+    run_sync(connected)
+    connected.state.inject("GET", uuids_path(connected), 200, body=EMPTY_PAGE)  # once
+    assert run_sync(connected)[-1] == "finished"
+    assert len(copy_of(connected)) == 54  # the second reading of the selection agreed with none
+    assert sync_store().status(connected.url).last_removed == 0  # type: ignore[union-attr]
+    enable(connected, family="mugs")  # a real change of the selection
+    run_sync(connected)
+    assert set(copy_of(connected)) == selected_uuids(connected)
+
+
+@pytest.mark.usefixtures("small_pages")
+def test_a_selection_cut_short_on_its_second_page_costs_nothing(connected: FakePim) -> None:
+    run_sync(connected)
+    # page 2 of the uuids: well formed, empty, no next link (the PIM lost the rest)
+    connected.state.inject("GET", uuids_path(connected) + "?search_after", 200, body=EMPTY_PAGE)
+    connected.state.inject("GET", uuids_path(connected) + "?limit", 200, body=EMPTY_PAGE)
+    assert run_sync(connected)[-1] == "finished"
+    assert len(copy_of(connected)) == 54
+
+
+def test_products_outside_the_selection_are_never_stored_and_an_endless_list_stops(
+    connected: FakePim,
+) -> None:
+    stranger = {"uuid": "99999999-9999-4999-8999-999999999999", "title": "not selected"}
+    looping = {"_links": {"next": {"href": f"{mapped_path(connected)}?search_after=a"}}}
+    page = {**looping, "_embedded": {"items": [stranger]}}
+    connected.answer("GET", mapped_path(connected), body=page)  # every page: the same again
+    outcomes = run_sync(connected)
+    assert outcomes[-1] == "stopped"
+    assert stranger["uuid"] not in copy_of(connected)
+    status = sync_store().status(connected.url)
+    assert status and "never ends" in (status.message or "")
+    assert run_sync(connected)  # not wedged: the next trigger starts a new run
+
+
+def test_an_endless_list_of_new_products_stops_at_the_selections_size(
+    connected: FakePim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.sync.store.SLACK", 5)
+    run_sync(connected)
+    selected = sorted(copy_of(connected))
+    counter = iter(range(10_000))
+
+    def endless() -> tuple[int, dict[str, str], bytes]:
+        n = next(counter)
+        items = [{"uuid": selected[(n * 25 + i) % 54], "title": f"v{n}"} for i in range(25)]
+        body = {
+            "_links": {"next": {"href": f"{mapped_path(connected)}?search_after=p{n}"}},
+            "_embedded": {"items": items},
+        }
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+    connected.overrides[("GET", mapped_path(connected))] = endless
+    assert run_sync(connected, full=True)[-1] == "stopped"
+    status = sync_store().status(connected.url)
+    assert status and "longer than the catalog's selection" in (status.message or "")
+    assert next(counter) < 10  # it stopped after a few pages, not at the end of the stream
+
+
+def test_values_the_database_cannot_hold_are_skipped_and_said(connected: FakePim) -> None:
+    selected = sorted(selected_uuids(connected))
+    items = [
+        {"uuid": selected[0], "title": "half an emoji \ud83d"},  # a lone surrogate
+        {"uuid": selected[1], "title": "x" * 200_000},  # over the size cap
+        {"uuid": selected[2], "title": "fine"},
+        {"uuid": selected[2], "title": "fine, twice in the page"},
+        {"uuid": "x" * 70, "title": "a uuid longer than its column"},
+    ]
+    raw = json.dumps({"_links": {}, "_embedded": {"items": items}}).encode()
+    connected.answer("GET", mapped_path(connected), raw=raw)
+    assert run_sync(connected)[-1] == "finished"
+    copy = copy_of(connected)
+    assert copy[selected[0]]["title"] == "half an emoji \ud83d"  # stored escaped, read back
+    assert selected[1] not in copy and copy[selected[2]]["title"] == "fine, twice in the page"
+    status = sync_store().status(connected.url)
+    assert status and "over 100 KB" in (status.message or "")
+
+
+def test_an_unexpected_error_ends_the_run_and_the_next_trigger_starts(
+    connected: FakePim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the database refused the write")
+
+    monkeypatch.setattr(SyncStore, "save_products", broken)
+    assert run_sync(connected)[-1] == "stopped"
+    status = sync_store().status(connected.url)
+    assert status and status.state == "stopped" and "RuntimeError" in (status.message or "")
+    monkeypatch.undo()
+    assert run_sync(connected)[-1] == "finished" and len(copy_of(connected)) == 54
+
+
+def test_a_long_retry_after_pauses_the_run_instead_of_holding_the_step(
+    connected: FakePim,
+) -> None:
+    connected.state.inject("GET", uuids_path(connected), 429, headers={"Retry-After": "300"})
+    run_id = sync_store().request(
+        connected.url, str(catalogs_current.store().catalog_id(connected.url)), full=False
+    )
+    assert run_id
+    result = step(sync_store(), current.app_api(connected.url), connected.url, run_id)
+    assert (result.outcome, result.delay) == ("more", 90.0)  # within Redis's 120 s
+    assert sync_store().to_requeue() == []  # the sweep leaves the paused run alone
+    assert play(connected.url, run_id, result.token)[-1] == "finished"
+
+
+def test_the_next_run_asks_for_changes_with_a_margin_for_the_pims_clock(
+    connected: FakePim,
+) -> None:
+    run_sync(connected)
+    status = sync_store().status(connected.url)
+    assert status and status.last_finished_at
+    run_sync(connected)
+    sent = mapped_calls(connected)[-1].query["updated_after"][0]
+    since = datetime.fromisoformat(sent)
+    assert since <= status.last_finished_at - timedelta(minutes=9)  # a PIM 2 minutes behind
+
+
+def test_a_copy_whose_catalog_was_disabled_or_app_revoked_says_so(
+    connected: FakePim, app: Flask
+) -> None:
+    run_sync(connected)
+    the_catalog(connected).enabled = False  # disabled in the PIM
+    assert run_sync(connected)[-1] == "stopped"
+    browser = app.test_client()
+    PimUser(browser, connected).connect()
+    html = browser.get("/products").get_data(as_text=True)
+    assert 'id="stale"' in html and "The catalog is disabled" in html
+    assert html.count("<tr>") == 26  # the copy as it was, with its header row
+    connected.app.test_client().post("/apps/revoke")  # the App disconnected in the PIM
+    browser.get("/")  # the page's first call meets the 401
+    answer = browser.get("/products")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/"
+    assert "no longer accepts this App" in browser.get("/").get_data(as_text=True)

@@ -40,6 +40,36 @@ def test_a_sync_run_is_leased_saved_page_by_page_and_finished(syncs: SyncStore) 
     run = syncs.acquire(PIM, later, run.token)  # type: ignore[arg-type]
     assert run
     syncs.save_products(run, [], None)
+    assert syncs.finish(run) is None  # it would remove one: the selection is read once more
+    run = syncs.acquire(PIM, later, run.token)  # type: ignore[arg-type]
+    assert run and run.phase == "recheck"
+    syncs.save_uuids(run, uuids[:2], None)  # the second reading agrees
+    run = syncs.acquire(PIM, later, run.token)  # type: ignore[arg-type]
+    assert run and run.phase == "checked"
     assert syncs.finish(run) == 1 and len(syncs.products(PIM, "catalog-1", limit=10)) == 2
     with pytest.raises(LeaseLost):
         syncs.renew(run)  # finished: the lease is gone
+
+
+def test_a_job_delivered_twice_never_runs_beside_its_twin(syncs: SyncStore) -> None:
+    run_id = syncs.request(PIM, "catalog-1", full=True)
+    first = syncs.acquire(PIM, run_id)  # type: ignore[arg-type]
+    assert first
+    handed = first.token  # what the next job's message carries
+    second = syncs.acquire(PIM, run_id, handed)  # type: ignore[arg-type]
+    assert second and second.token != handed  # the lease moved on with a new token
+    assert syncs.acquire(PIM, run_id, handed) is None  # the redelivered twin of that message
+
+
+def test_a_page_listing_a_uuid_twice_or_more_uuids_than_a_statement_takes_is_stored(
+    syncs: SyncStore,
+) -> None:
+    run_id = syncs.request(PIM, "catalog-1", full=True)
+    run = syncs.acquire(PIM, run_id)  # type: ignore[arg-type]
+    assert run
+    many = [f"{n:08d}-0000-0000-0000-000000000000" for n in range(70_000)]
+    syncs.save_uuids(run, many + many[:10], None)  # over PostgreSQL's 65,535 parameters
+    run = syncs.acquire(PIM, run_id, run.token)  # type: ignore[arg-type]
+    assert run and syncs.status(PIM).total == 70_000  # type: ignore[union-attr]
+    twice = [{"uuid": many[0], "title": "a"}, {"uuid": many[0], "title": "b"}]
+    assert syncs.save_products(run, twice, "/next") == 1

@@ -1,0 +1,242 @@
+"""The copy of each PIM's catalog, and what one run knows of the catalog while it reads it.
+
+- `synced_products`: one row per product, its mapped values as JSON;
+- `sync_selection`: the uuids the run's reading of `product-uuids` listed (what the copy may
+  hold: a product outside it is never stored, and a product of the copy missing from it is
+  removed at the end, after a second reading agrees);
+- `sync_pages`: the pages the run has read (a list that loops is noticed at once);
+- `sync_skipped`: the products the run could not store, and why.
+
+The functions take the transaction (`db`) of the step that calls them: a page is written with its
+cursor, or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, String, Text, delete, exists, func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..db import Base, upsert_statement
+
+#: bytes of one product's mapped values: a bigger one is skipped (and said), so that a page of
+#: the products page never loads more than about 2.5 MB of copy
+MAX_PRODUCT_BYTES = 100_000
+MAX_UUID = 36  # characters: a product uuid is a UUID
+CHUNK = 500  # values per statement: far below what SQLite (32,766) and PostgreSQL (65,535) take
+
+
+class SyncedProductRow(Base):
+    """One product of a PIM's catalog as the App last read it (its mapped values)."""
+
+    __tablename__ = "synced_products"
+    __table_args__ = (Index("ix_synced_products_run", "pim_url", "catalog_id", "seen_run"),)
+
+    pim_url: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    catalog_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    data: Mapped[str] = mapped_column(Text)  # the mapped product, as JSON
+    seen_run: Mapped[str] = mapped_column(String(32))  # the last run that stored it
+    synced_at: Mapped[datetime]
+
+
+class SelectionRow(Base):
+    """A uuid that the run in progress read in the catalog's `product-uuids`."""
+
+    __tablename__ = "sync_selection"
+
+    pim_url: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+
+class PageRow(Base):
+    """A page the run in progress has read (the hash of its path)."""
+
+    __tablename__ = "sync_pages"
+
+    pim_url: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    page_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class SkippedRow(Base):
+    """A product the run in progress could not store, and why."""
+
+    __tablename__ = "sync_skipped"
+
+    pim_url: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200))
+
+
+_products, _selection, _pages, _skipped = (
+    Base.metadata.tables[row.__tablename__]
+    for row in (SyncedProductRow, SelectionRow, PageRow, SkippedRow)
+)
+_RUN_TABLES = (_selection, _pages, _skipped)
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def _insert_new(db: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT the rows whose key is not there yet (the others stay as they are)."""
+    if rows:
+        key = [column.name for column in table.primary_key]
+        statement = upsert_statement(db.dialect.name, table, key=key, columns=key)
+        for chunk in _chunks(rows):
+            db.execute(statement, list(chunk))
+
+
+def product_rows(
+    products: Iterable[Mapping[str, Any]], pim_url: str, catalog_id: str, run_id: str, at: datetime
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The rows to store for a page of mapped products (one per uuid), and the products that
+    cannot be stored: {uuid: why}."""
+    rows: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    for product in products:
+        uuid = str(product.get("uuid", ""))
+        if not 0 < len(uuid) <= MAX_UUID or not uuid.isprintable():
+            skipped[uuid[:64] or "(none)"] = "its uuid is not a product uuid"
+            continue
+        data = json.dumps(product, ensure_ascii=False, separators=(",", ":"))
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            # a lone surrogate (half of an emoji) is valid JSON text but no valid UTF-8: kept
+            # escaped, and read back as the PIM sent it
+            data = json.dumps(product, separators=(",", ":"))
+        if len(data) > MAX_PRODUCT_BYTES:
+            skipped[uuid] = f"its mapped values are over {MAX_PRODUCT_BYTES // 1000} KB"
+            continue
+        rows[uuid] = {
+            "pim_url": pim_url,
+            "catalog_id": catalog_id,
+            "uuid": uuid,
+            "data": data,
+            "seen_run": run_id,
+            "synced_at": at,
+        }
+    return list(rows.values()), skipped
+
+
+def products(
+    db: Connection, pim_url: str, catalog_id: str, limit: int, after: str | None
+) -> list[dict[str, Any]]:
+    """Products of the copy, by uuid as the PIM sorts them (`after`: the last uuid before)."""
+    of_catalog = (_products.c.pim_url == pim_url) & (_products.c.catalog_id == catalog_id)
+    query = select(_products.c.data).where(of_catalog).order_by(_products.c.uuid).limit(limit)
+    if after:
+        query = query.where(_products.c.uuid > after)
+    return [json.loads(data) for (data,) in db.execute(query)]
+
+
+def select_uuids(db: Connection, pim_url: str, uuids: Iterable[str]) -> None:
+    """Record uuids the catalog's `product-uuids` listed (a uuid listed twice counts once)."""
+    listed = {u for u in uuids if 0 < len(u) <= MAX_UUID}
+    _insert_new(db, _selection, [{"pim_url": pim_url, "uuid": u} for u in sorted(listed)])
+
+
+def selection_size(db: Connection, pim_url: str) -> int:
+    """How many distinct uuids the run has read in the selection."""
+    query = select(func.count()).select_from(_selection).where(_selection.c.pim_url == pim_url)
+    return int(db.execute(query).scalar_one())
+
+
+def selected(db: Connection, pim_url: str, uuids: Sequence[str]) -> set[str]:
+    """Those of `uuids` that the selection listed."""
+    found: set[str] = set()
+    for chunk in _chunks(uuids):
+        query = select(_selection.c.uuid).where(
+            _selection.c.pim_url == pim_url, _selection.c.uuid.in_(chunk)
+        )
+        found.update(db.execute(query).scalars())
+    return found
+
+
+def first_visit(db: Connection, pim_url: str, page: str) -> bool:
+    """Record that the run reads `page`; False when it read it already (the list loops)."""
+    row = {"pim_url": pim_url, "page_hash": hashlib.sha256(page.encode()).hexdigest()}
+    query = select(_pages.c.page_hash).where(
+        _pages.c.pim_url == pim_url, _pages.c.page_hash == row["page_hash"]
+    )
+    if db.execute(query).first() is not None:
+        return False
+    _insert_new(db, _pages, [row])
+    return True
+
+
+def skip(db: Connection, pim_url: str, skipped: Mapping[str, str]) -> None:
+    """Remember products the run could not store (said when it finishes)."""
+    rows = [{"pim_url": pim_url, "uuid": u, "reason": why} for u, why in skipped.items()]
+    _insert_new(db, _skipped, rows)
+
+
+def skipped_message(db: Connection, pim_url: str) -> str | None:
+    """The products the run could not store, in a sentence (None when it stored them all)."""
+    of_pim = _skipped.c.pim_url == pim_url
+    count = db.execute(select(func.count()).select_from(_skipped).where(of_pim)).scalar_one()
+    if not count:
+        return None
+    listed = "; ".join(
+        f"{uuid}: {why}"
+        for uuid, why in db.execute(
+            select(_skipped.c.uuid, _skipped.c.reason).where(of_pim).limit(3)
+        )
+    )
+    more = f" (and {count - 3} more)" if count > 3 else ""
+    return f"Some products were not copied: {listed}{more}."
+
+
+def held(db: Connection, pim_url: str, catalog_id: str) -> int:
+    """How many products of the selection the copy holds."""
+    query = select(func.count()).select_from(_products)
+    query = query.where(_in_copy_and_selected(pim_url, catalog_id))
+    return int(db.execute(query).scalar_one())
+
+
+def unselected(db: Connection, pim_url: str, catalog_id: str) -> int:
+    """How many products of the copy the selection did not list (or of another catalog)."""
+    query = select(func.count()).select_from(_products).where(_not_selected(pim_url, catalog_id))
+    return int(db.execute(query).scalar_one())
+
+
+def remove_unselected(db: Connection, pim_url: str, catalog_id: str) -> int:
+    """Delete the products the selection did not list (and those of another catalog)."""
+    return int(db.execute(delete(_products).where(_not_selected(pim_url, catalog_id))).rowcount)
+
+
+def clear_run(db: Connection, pim_url: str) -> None:
+    """Forget what the run knew (its selection, pages and skipped products)."""
+    for table in _RUN_TABLES:
+        db.execute(delete(table).where(table.c.pim_url == pim_url))
+
+
+def forget(db: Connection, pim_url: str) -> None:
+    """Delete the PIM's copy and what its run knew."""
+    clear_run(db, pim_url)
+    db.execute(delete(_products).where(_products.c.pim_url == pim_url))
+
+
+def _listed(pim_url: str) -> Any:
+    return exists().where(_selection.c.pim_url == pim_url, _selection.c.uuid == _products.c.uuid)
+
+
+def _in_copy_and_selected(pim_url: str, catalog_id: str) -> Any:
+    return (
+        (_products.c.pim_url == pim_url) & (_products.c.catalog_id == catalog_id) & _listed(pim_url)
+    )
+
+
+def _not_selected(pim_url: str, catalog_id: str) -> Any:
+    return (_products.c.pim_url == pim_url) & (
+        (_products.c.catalog_id != catalog_id) | ~_listed(pim_url)
+    )
