@@ -103,8 +103,9 @@ def postgres_bindir() -> Path | None:
 class RedisServer:
     """A throwaway Redis server on loopback (no persistence), owned by the test session."""
 
-    def __init__(self, binary: str) -> None:
-        self.port = free_port()
+    def __init__(self, binary: str, port: int | None = None) -> None:
+        self.binary = binary
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = subprocess.Popen(
             [
@@ -138,3 +139,9 @@ class RedisServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same port, empty (a broker restart that
+        lost what it held: the hardest case)."""
+        self.stop()
+        self.__init__(self.binary, self.port)  # type: ignore[misc]

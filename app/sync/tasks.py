@@ -81,6 +81,10 @@ def celery_config(settings: SyncSettings, database_url: str, instance_path: str)
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # no remote control (the App never uses it): its pub/sub channel is what kills a
+        # worker on Redis when the broker restarts (kombu 5.7: "'NoneType' object has no
+        # attribute 'hostname'"), the job queue itself reconnects
+        "worker_enable_remote_control": False,
         "task_publish_retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 1},
         "beat_schedule": schedule,
         "beat_schedule_filename": f"{instance_path}/celerybeat-schedule",

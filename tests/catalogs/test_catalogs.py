@@ -419,7 +419,9 @@ def test_a_lone_surrogate_in_a_pims_text_never_breaks_a_page(
     the_catalog(pim).name = "Flask Akeneo App"  # found by its name: the App's own
     mapped = f"{CATALOGS}/{the_catalog(pim).id}/mapped-products"
     items = [{"uuid": "00000000-0000-4000-8000-000000000001", "title": "half \ud83d an emoji"}]
-    pim.answer("GET", mapped, raw=json.dumps({"_links": {}, "_embedded": {"items": items}}).encode())
+    pim.answer(
+        "GET", mapped, raw=json.dumps({"_links": {}, "_embedded": {"items": items}}).encode()
+    )
     home = client.get("/")
     assert home.status_code == 200 and "half ? an emoji" in page(home)
     products = client.get("/products")
@@ -435,3 +437,14 @@ def test_a_catalog_whose_id_is_no_uuid_is_not_taken_for_the_apps(
     user.connect()  # the odd one is skipped: the App creates its own
     assert [r for r in pim.requests if r.method == "POST" and r.path == CATALOGS]
     assert client.get("/").status_code == 200
+
+
+def test_the_claim_holder_never_outlives_its_claim(
+    user: PimUser, client: FlaskClient, pim: FakePim, waits: list[float]
+) -> None:
+    # the PIM asks the creating request to wait 40 s: longer than its claim lives (30 s)
+    pim.state.inject("POST", CATALOGS, 429, headers={"Retry-After": "40"})
+    user.connect()
+    assert waits == [] and catalogs_of(pim).all() == []  # it gave up in time, never waited
+    client.get("/")  # the claim was released: the next visit creates the catalog
+    assert len(catalogs_of(pim).all()) == 1

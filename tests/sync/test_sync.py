@@ -631,3 +631,25 @@ def test_a_copy_whose_catalog_was_disabled_or_app_revoked_says_so(
     answer = browser.get("/products")
     assert answer.status_code == 302 and answer.headers["Location"] == "/"
     assert "no longer accepts this App" in browser.get("/").get_data(as_text=True)
+
+
+def test_a_uuid_listed_twice_keeps_the_next_run_incremental(connected: FakePim) -> None:
+    run_sync(connected)
+    listed = sorted(selected_uuids(connected))
+    page = {"_links": {}, "_embedded": {"items": listed + listed[:1]}}  # one uuid twice
+    connected.state.inject("GET", uuids_path(connected), 200, body=page)
+    before = len(mapped_calls(connected))
+    assert run_sync(connected)[-1] == "finished"
+    (incremental,) = mapped_calls(connected)[before:]  # no full re-read for a miscount
+    assert "updated_after" in incremental.query
+    assert sync_store().status(connected.url).total == 54  # type: ignore[union-attr]
+
+
+def test_beat_on_a_fresh_checkout_makes_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh = tmp_path / "checkout" / "instance"  # nothing made it yet
+    monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(fresh))
+    app = create_app(app_config(tmp_path))
+    schedule = app.extensions["celery"].conf.beat_schedule_filename
+    assert fresh.is_dir() and schedule.startswith(str(fresh))

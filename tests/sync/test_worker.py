@@ -121,10 +121,10 @@ class Deployment:
         self.processes.append(process)
         return process
 
-    def worker(self, name: str) -> subprocess.Popen[bytes]:
-        """A worker process (solo pool: SIGKILL ends it whole, the hardest case)."""
+    def worker(self, name: str, pool: str = "solo") -> subprocess.Popen[bytes]:
+        """A worker process (solo pool by default: SIGKILL ends it whole, the hardest case)."""
         return self.start(
-            "worker", "--pool", "solo", "-n", f"{name}@%h", "--without-mingle",
+            "worker", "--pool", pool, "-n", f"{name}@%h", "--without-mingle",
             "--without-gossip", "-l", "INFO", name=name,
         )  # fmt: skip
 
@@ -348,3 +348,49 @@ def test_a_cause_that_appears_mid_sync_stops_the_run_and_says_why(
     deployment.wait_for(stopped, 60, "the sync did not stop")
     status = deployment.status(local)
     assert status and said in (status.message or "")
+
+
+@pytest.mark.parametrize("pool", ["threads", "prefork"])  # make run's, and the image's
+def test_a_broker_restart_mid_sync_needs_no_hand_on_the_workers(
+    tmp_path: Path, redis_server: Any, pool: str
+) -> None:
+    env = {
+        "TESTING": "1",
+        "SECRET_KEY": SECRET_KEY,
+        "AKENEO_CLIENT_ID": CLIENT_ID,
+        "AKENEO_CLIENT_SECRET": CLIENT_SECRET,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "AKENEO_PIM_ALLOWED_HOSTS": "127.0.0.1",
+        "AKENEO_PIM_ALLOW_HTTP": "1",
+        "AKENEO_SYNC_INTERVAL": "0",
+        "CELERY_BROKER_URL": redis_server.url,
+    }
+    deployment = Deployment(tmp_path, env, create_app(env))
+    try:
+        local = deployment.add_pim("1")
+        deployment.connect(local)
+        local.slow_pages(0.25)
+        worker = deployment.worker("w1", pool)
+        deployment.beat()
+        deployment.ready("w1")
+        deployment.queue_sync(local)
+
+        def half_way() -> bool:
+            status = deployment.status(local)
+            return status is not None and status.phase == "products" and 200 <= status.done < 900
+
+        deployment.wait_for(half_way, 60, "the sync did not get half way")
+        redis_server.restart()  # the job in progress and the queue are gone with it
+        deployment.wait_for(deployment.finished(local), 120, "the sync did not finish")
+        assert len(deployment.copied(local)) == 1350
+        # the same worker, still there, takes the next sync from the restarted broker
+        assert worker.poll() is None and "Unrecoverable" not in deployment.log("w1")
+        before = deployment.status(local).last_finished_at  # type: ignore[union-attr]
+        deployment.queue_sync(local)
+        deployment.wait_for(
+            lambda: deployment.status(local).last_finished_at != before,  # type: ignore[union-attr]
+            60,
+            "the next sync did not finish",
+        )
+    finally:
+        deployment.stop()
