@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
-from .catalogs import AppCatalogs, catalog_routes
+from .catalogs import AppCatalogs, api_bp, configure_bp
 from .products import Catalog, product_routes
 from .state import (
     ConnectionAccount,
@@ -106,13 +106,8 @@ def create_devpim(config: Mapping[str, Any]) -> Flask:
     pim.register_blueprint(bp)
     pim.register_error_handler(404, _not_served)
     pim.register_blueprint(product_routes(catalog, _guard))
-    pim.register_blueprint(
-        catalog_routes(
-            lambda: catalogs,
-            catalog,
-            lambda: state().check_bearer(request.headers.get("Authorization")),
-        )
-    )
+    pim.register_blueprint(api_bp)
+    pim.register_blueprint(configure_bp)
     return pim
 
 
