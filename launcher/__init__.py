@@ -220,20 +220,14 @@ def start_worker(env: Mapping[str, str], folder: Path) -> subprocess.Popen[bytes
     parent.
     """
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "--quiet",
-            "-A",
-            "app.sync.make_celery",
-            "worker",
-            "--beat",
-        ]
-        + ["--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"]
+        [sys.executable, "-m", "celery", "--quiet", "-A", "app.sync.make_celery", "worker"]
+        + ["--beat", "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"]
         + ["--schedule", str(folder / "celerybeat-schedule")],
         cwd=ROOT,
         env={**os.environ, **env},
+        # its own session: Ctrl+C in the terminal reaches the launcher only, which stops the worker
+        # once (not a second "Warm shutdown" and "Hitting Ctrl+C again…")
+        start_new_session=True,
         preexec_fn=die_with_parent if sys.platform == "linux" else None,
     )
 

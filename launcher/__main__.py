@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 
 from dotenv import dotenv_values
@@ -20,6 +21,7 @@ from . import (
     bind,
     die_with_parent,
     has_worker,
+    reload,
     start_local,
     start_worker,
     stop_process,
@@ -34,10 +36,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m launcher", description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--pim-port", type=int, default=int(os.environ.get("PIM_PORT", "8001")))
+    parser.add_argument(
+        "--no-reload", action="store_true", help="Do not restart when a file of the App changes."
+    )
     args = parser.parse_args()
+    if not args.no_reload and not reload.is_child():
+        sys.exit(reload.run_children(sys.argv[1:]))
     variable = {args.port: "PORT", args.pim_port: "PIM_PORT"}
     try:
-        serve(args.port, args.pim_port)
+        serve(args.port, args.pim_port, watch=not args.no_reload)
     except AppError as error:  # a wrong setting: one line, as gunicorn and flask print it
         sys.exit(f"Error: {error.message}")
     except PortBusy as busy:
@@ -48,8 +55,9 @@ def main() -> None:
         )
 
 
-def serve(port: int, pim_port: int) -> None:
-    """The App (alone when AKENEO_CLIENT_ID is set, else with a local PIM) until stopped."""
+def serve(port: int, pim_port: int, *, watch: bool = False) -> None:
+    """The App (alone when AKENEO_CLIENT_ID is set, else with a local PIM) until stopped (or,
+    with `watch`, until a file of the App changes: SystemExit(reload.RELOAD))."""
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     logging.getLogger().setLevel(logging.INFO)  # the servers' request lines too
     # `kill` (SIGTERM, as from a supervisor) stops as Ctrl+C does; and when `make` itself is
@@ -71,9 +79,11 @@ def serve(port: int, pim_port: int) -> None:
             + (" A sync worker runs beside it." if worker else "")
             + "\n"
         )
+        threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
-            server.serve_forever()
-        except KeyboardInterrupt:
+            _wait(watch)
+        finally:
+            server.shutdown()
             server.server_close()
             if worker:
                 stop_process(worker)
@@ -90,10 +100,20 @@ def serve(port: int, pim_port: int) -> None:
         f"--pim {setup.pim_urls[0]}\n"
     )
     try:
+        _wait(watch)
+    finally:
+        setup.stop()
+
+
+def _wait(watch: bool) -> None:
+    """Until Ctrl+C or SIGTERM (or a change of the App's files, with `watch`)."""
+    try:
+        if watch:
+            reload.watch(ROOT)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        setup.stop()
+        pass
 
 
 if __name__ == "__main__":

@@ -231,3 +231,8 @@ def test_an_unwritable_database_is_one_clear_line_from_gunicorn(tmp_path: Path) 
     assert "Traceback" not in started.stderr
     assert "cannot be opened for writing" in started.stderr
     assert "mount a volume there" in started.stderr
+
+
+def test_the_compose_file_needs_no_env_file_on_a_fresh_clone() -> None:
+    app = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["app"]
+    assert app["env_file"] == [{"path": ".env", "required": False}]

@@ -4,9 +4,12 @@ the real commands, run in a subprocess as a newcomer runs them."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -70,3 +73,46 @@ def test_a_busy_port_names_the_port_and_the_variable(tmp_path: Path, which: str)
         f"Error: port {port} is already in use (another `make run`?). Stop it, or choose "
         f"another port: make run {which}={port + 10}"
     )
+
+
+def test_make_run_restarts_the_app_when_a_template_changes_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AKENEO_", "DATABASE_URL"))}
+    env |= {
+        "SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "AKENEO_CLIENT_ID": "id",  # the App alone: no local PIM state to keep
+        "AKENEO_CLIENT_SECRET": "secret",
+        "PORT": str(port),
+    }
+    output = tmp_path / "out.log"
+    with output.open("wb") as sink:
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "launcher"], cwd=ROOT, env=env, stdout=sink, stderr=sink
+        )
+    banner = f"The App runs at http://127.0.0.1:{port}"
+
+    def started(times: int) -> bool:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if output.read_text(errors="replace").count(banner) >= times:
+                return True
+            time.sleep(0.2)
+        return False
+
+    try:
+        assert started(1), output.read_text()
+        template = ROOT / "templates" / "base.html"
+        os.utime(template)  # saved again in an editor: the same text, a new time
+        assert started(2), output.read_text()  # a new App, with what the file says now
+        assert "base.html changed: restarting" in output.read_text()
+        with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=5) as answer:
+            assert answer.status == 200
+        launcher.send_signal(signal.SIGTERM)
+        assert launcher.wait(30) == 0
+        assert "Traceback" not in output.read_text()
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
