@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from blinker import Namespace
 from flask import Flask, current_app
 
 from .. import current as core
@@ -21,20 +20,18 @@ from ..cli import add_commands
 from ..errors import AppError
 from ..features import Panel, add_panel, pim_connected, pim_disconnected, require_scopes
 from . import current
-from .catalog import CATALOG_SCOPES, CatalogInfo, CopyReader
+from .catalog import CATALOG_SCOPES, CatalogInfo, ProductCopy
 from .cli import catalogs, products
 from .settings import CatalogSettings
+from .signals import catalog_found, schema_changed
 from .store import CatalogStore
 from .views import bp, panel
 
-__all__ = ["catalog_found", "init_app", "use_copy"]
+__all__ = ["catalog_found", "init_app", "schema_changed", "use_copy"]
 
 log = logging.getLogger(__name__)
 
 SCHEMA_FILE = Path(__file__).with_name("product_schema.json")
-
-#: sent after a connection, once the App's catalog is found or created: (app, pim_url, catalog)
-catalog_found = Namespace().signal("catalog-found")
 
 
 def init_app(app: Flask) -> None:
@@ -51,9 +48,9 @@ def init_app(app: Flask) -> None:
     pim_disconnected.connect(_forget, sender=app)
 
 
-def use_copy(app: Flask, reader: CopyReader) -> None:
-    """Read the products pages from a local copy when `reader` has one (the sync feature)."""
-    app.extensions[current.COPY] = reader
+def use_copy(app: Flask, copy: ProductCopy) -> None:
+    """Read the products pages from a local copy when `copy` has one (the sync feature)."""
+    app.extensions[current.COPY] = copy
 
 
 def load_schema(path: Path = SCHEMA_FILE) -> dict[str, Any]:

@@ -6,6 +6,7 @@ that is a state to explain, never "no products".
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -13,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from typing import Any, Protocol
+from urllib.parse import quote
 
 from ..api import ListUnavailable, PimApi
 from ..errors import AppError, PimError, PimHttpError, PimTimeout, TokenRevoked
@@ -25,10 +26,7 @@ log = logging.getLogger(__name__)
 CATALOGS_PATH = "/api/rest/v1/catalogs"
 SCHEMA_FILE = Path(__file__).with_name("product_schema.json")
 CATALOG_SCOPES = ("read_catalogs", "write_catalogs", "delete_catalogs", "read_products")
-MEDIA_PREFIX = "/api/rest/v1/media-files/"
 CLAIM_WAIT = 10.0  # seconds a request waits for another one creating the catalog
-MAX_MEDIA_BYTES = 10 * 1024 * 1024
-IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 
 @dataclass(frozen=True)
@@ -65,10 +63,23 @@ class CatalogView:
     catalog: CatalogInfo | None
     configure_url: str | None = None
     products: list[dict[str, Any]] = field(default_factory=list)
-    next_cursor: str | None = None
+    next_cursor: str | None = None  # the last uuid shown, when there is a next page
     notice: str | None = None  # why no product is shown, in plain words
     copied_at: datetime | None = None  # read from a local copy made then; None: from the PIM
     stale: str | None = None  # why the copy may be out of date (its last sync stopped)
+    previous_cursor: str | None = None  # the first uuid shown, when there is a page before
+    total: int | None = None  # products in the copy (None: read from the PIM, not counted)
+    matched: int | None = None  # of those, the ones the search found
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """Which page of products: `limit` after (or before) a uuid, matching `search`."""
+
+    limit: int
+    after: str | None = None
+    before: str | None = None
+    search: str | None = None  # in the title and the SKU; on a local copy only
 
 
 @dataclass(frozen=True)
@@ -76,14 +87,35 @@ class CopiedPage:
     """A page of a local copy of the catalog (the sync feature keeps one)."""
 
     products: list[dict[str, Any]]
-    next_cursor: str | None  # the uuid to read after, as the PIM's search_after
+    next_cursor: str | None  # the last uuid of the page, when there is a next one
+    previous_cursor: str | None  # the first uuid of the page, when there is one before
     copied_at: datetime
+    total: int
+    matched: int | None = None  # with a search: how many products it found
     stale: str | None = None  # why the copy may be out of date, in plain words
 
 
-#: reads a page of a local copy: (pim_url, catalog_id, limit, after) → the page, or None when
-#: there is no usable copy of that catalog (then the PIM is asked)
-CopyReader = Callable[[str, str, int, str | None], CopiedPage | None]
+@dataclass(frozen=True)
+class ProductView:
+    """One product as its page shows it: its mapped values, and where and when they were read."""
+
+    product: dict[str, Any] | None
+    read_at: datetime | None = None  # when the copy read it; None: from the PIM just now
+    notice: str | None = None  # why it is not shown
+
+
+class ProductCopy(Protocol):
+    """A local copy of the App's catalogs (the sync feature keeps one): what pages read."""
+
+    def page(self, pim_url: str, catalog_id: str, query: PageQuery) -> CopiedPage | None:
+        """A page of the copy of `catalog_id`; None when there is no usable copy of it."""
+        ...
+
+    def product(
+        self, pim_url: str, catalog_id: str, uuid: str
+    ) -> tuple[dict[str, Any], datetime] | None:
+        """One product of the copy and when it was read; None when the copy has none."""
+        ...
 
 
 def catalog_path(catalog_id: str, *parts: str) -> str:
@@ -106,10 +138,14 @@ class AppCatalog:
         store: CatalogStore,
         name: str,
         schema: dict[str, Any],
-        copy: CopyReader | None = None,
+        copy: ProductCopy | None = None,
+        on_schema_pushed: Callable[[str], None] | None = None,
     ) -> None:
         self.api, self.store, self.name, self.schema = api, store, name, schema
         self.copy = copy
+        self.on_schema_pushed = on_schema_pushed  # told when a changed schema reached the PIM
+        canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+        self.schema_hash = hashlib.sha256(canonical.encode()).hexdigest()
 
     @property
     def pim_url(self) -> str:
@@ -145,10 +181,28 @@ class AppCatalog:
         found = self._named()
         if found is None:
             found = self._create_once()
-        # any 2xx is success: the PIM has answered 200, 201 and 204 here over the years (§1.8)
-        self.api.send("PUT", catalog_path(found.id, "mapping-schemas", "product"), json=self.schema)
+        self._push_schema(found.id)
         self.store.save(self.pim_url, found.id)
         return found
+
+    def push_schema_if_changed(self) -> bool:
+        """Push the App's schema when it changed since it was last pushed (a copier edited
+        `product_schema.json` and restarted); True when it did."""
+        catalog_id = self.store.catalog_id(self.pim_url)
+        if not catalog_id or self.store.schema_hash(self.pim_url) == self.schema_hash:
+            return False
+        self._push_schema(catalog_id)
+        log.info("product schema pushed again pim=%s catalog=%s", self.pim_url, catalog_id)
+        return True
+
+    def _push_schema(self, catalog_id: str) -> None:
+        # any 2xx is success: the PIM has answered 200, 201 and 204 here over the years (§1.8)
+        path = catalog_path(catalog_id, "mapping-schemas", "product")
+        self.api.send("PUT", path, json=self.schema)
+        changed = self.store.schema_hash(self.pim_url) not in (None, self.schema_hash)
+        self.store.save_schema_hash(self.pim_url, self.schema_hash)
+        if changed and self.on_schema_pushed:
+            self.on_schema_pushed(self.pim_url)
 
     def _named(self, max_seconds: float | None = None) -> CatalogInfo | None:
         named = [c for c in self.all(max_seconds) if c.name == self.name]
@@ -204,19 +258,27 @@ class AppCatalog:
         cursor = str(page.items[-1].get("uuid")) if page.next_path and page.items else None
         return MappedPage(page.items, next_cursor=cursor)
 
-    def view(self, *, limit: int, after: str | None = None) -> CatalogView:
-        """The catalog and a page of its products (`after`: the last uuid of the page before).
+    def view(self, query: PageQuery) -> CatalogView:
+        """The catalog and a page of its products.
 
         The one place that decides where products come from: the local copy when one of this
         catalog exists (no PIM call), else the PIM. Finds or creates the catalog when none is
         known or the PIM no longer has it, so a failure at connection time is tried again on
         the next visit. Errors become a notice.
         """
+        try:
+            self.push_schema_if_changed()
+        except TokenRevoked:
+            raise
+        except AppError as error:  # pushed on a later visit; the page shows what it can
+            log.warning("product schema not pushed pim=%s reason=%s", self.pim_url, error.message)
         catalog_id = self.store.catalog_id(self.pim_url)
         if catalog_id and self.copy:
-            copied = self.copy(self.pim_url, catalog_id, limit, after)
+            copied = self.copy.page(self.pim_url, catalog_id, query)
             if copied is not None:
-                notice = None if copied.products or after else COPY_EMPTY_NOTICE
+                notice = None
+                if not copied.products and not (query.after or query.before):
+                    notice = NOT_FOUND_NOTICE if query.search else COPY_EMPTY_NOTICE
                 return CatalogView(
                     CatalogInfo(catalog_id, self.name, enabled=True),
                     self.configure_url(catalog_id),
@@ -225,7 +287,12 @@ class AppCatalog:
                     notice,
                     copied.copied_at,
                     copied.stale,
+                    copied.previous_cursor,
+                    copied.total,
+                    copied.matched,
                 )
+        after = query.after
+        limit = query.limit
         try:
             catalog = self.get(catalog_id) if catalog_id else None
             if catalog is None:
@@ -241,48 +308,28 @@ class AppCatalog:
         if page.unusable:
             return CatalogView(catalog, configure, notice=explain_unusable(page.unusable))
         notice = None if page.products or after else EMPTY_NOTICE
+        if query.search:
+            notice = NO_SEARCH_NOTICE
         return CatalogView(catalog, configure, page.products, page.next_cursor, notice)
 
-    def fetch_media(self, url: str) -> tuple[bytes, str]:
-        """An image of this PIM's media files (the `uri` targets), with the App's token.
-
-        Only this PIM's `/api/rest/v1/media-files/…/download` URLs, images only, 10 MB at most:
-        the route that serves them is no open proxy.
-        """
-        path = media_path(url, self.pim_url)
-        response = self.api.send(
-            "GET", path, headers={"Accept": "image/*"}, max_bytes=MAX_MEDIA_BYTES
-        )
-        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if content_type not in IMAGE_TYPES:
-            raise PimError("The PIM's media file is not an image.", pim_url=self.pim_url)
-        return response.body, content_type
-
-
-def media_path(url: str, pim_url: str) -> str:
-    """The API path of a media file of `pim_url` (`/api/rest/v1/media-files/<code>/download`),
-    checked as it will be sent (after percent-decoding, as requests sends it); MediaRefused for
-    any other URL."""
-    if not url.startswith(pim_url + MEDIA_PREFIX) or any(c in url for c in "?#\\"):
-        raise MediaRefused("This is not a media file of the connected PIM.")
-    path = urlsplit(url).path
-    segments = [unquote(segment) for segment in path.removeprefix(MEDIA_PREFIX).split("/")]
-    # a media code holds slashes (1/2/3/abc_image.png), never an empty, `.` or `..` segment
-    if (
-        segments[-1] != "download"
-        or len(segments) < 2
-        or any(s in ("", ".", "..") or "/" in s or "\\" in s for s in segments)
-        or url != pim_url + path
-    ):
-        raise MediaRefused("This is not a media file of the connected PIM.")
-    return path
-
-
-class MediaRefused(AppError):
-    """A media URL that is not the connected PIM's."""
-
-    status = 404
-    title = "No such image"
+    def product(self, uuid: str) -> ProductView:
+        """One product of the catalog: from the local copy when it has it, else the PIM."""
+        catalog_id = self.store.catalog_id(self.pim_url)
+        if not catalog_id:
+            return ProductView(None, notice="The App has no catalog in this PIM yet.")
+        if self.copy and (copied := self.copy.product(self.pim_url, catalog_id, uuid)):
+            return ProductView(*copied)
+        try:
+            found = self.api.get(catalog_path(catalog_id, "mapped-products", uuid))
+        except PimHttpError as error:
+            if error.pim_status in (404, 422):  # not in the selection, or no product uuid
+                return ProductView(None, notice="This product is not in the App's catalog.")
+            raise
+        if not isinstance(found, dict) or "uuid" not in found:  # disabled: 200 with why (§2.1)
+            reason = found.get("error") if isinstance(found, dict) else None
+            notice = explain_unusable(str(reason)) if reason else "The PIM sent no product."
+            return ProductView(None, notice=notice)
+        return ProductView(found)
 
 
 DISABLED_NOTICE = (
@@ -290,6 +337,11 @@ DISABLED_NOTICE = (
     "products and map the App's fields; its products then show here."
 )
 COPY_EMPTY_NOTICE = "The last sync found no product in the catalog."
+NOT_FOUND_NOTICE = "No product's title or SKU holds this text."
+NO_SEARCH_NOTICE = (
+    "Search reads the App's copy of the catalog, and there is none yet: these are the PIM's "
+    "products, unfiltered. Once a sync has run, search finds them in the copy."
+)
 EMPTY_NOTICE = (
     "The catalog is enabled but selects no product: change its product selection in your PIM."
 )

@@ -25,6 +25,16 @@ class CatalogRow(Base):
     updated_at: Mapped[datetime]
 
 
+class SchemaPushedRow(Base):
+    """The product mapping schema the App last pushed to its catalog in a PIM (its hash)."""
+
+    __tablename__ = "catalog_schemas"
+
+    pim_url: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    schema_hash: Mapped[str] = mapped_column(String(64))
+    pushed_at: Mapped[datetime]
+
+
 class CatalogClaimRow(Base):
     """A request creating the App's catalog in a PIM right now: one at a time per PIM."""
 
@@ -35,7 +45,7 @@ class CatalogClaimRow(Base):
 
 
 _catalogs = CatalogRow.__table__
-_claims = CatalogClaimRow.__table__
+_schemas = SchemaPushedRow.__table__
 
 
 class CatalogStore:
@@ -56,10 +66,23 @@ class CatalogStore:
             row = {"pim_url": pim_url, "catalog_id": catalog_id, "updated_at": now()}
             upsert(db, _catalogs, row, key=("pim_url",))  # type: ignore[arg-type]
 
+    def schema_hash(self, pim_url: str) -> str | None:
+        """The hash of the schema the App last pushed to `pim_url`."""
+        with self.engine.connect() as db:
+            query = select(SchemaPushedRow.schema_hash).where(SchemaPushedRow.pim_url == pim_url)
+            return db.execute(query).scalar()
+
+    def save_schema_hash(self, pim_url: str, schema_hash: str) -> None:
+        """Remember the schema the App pushed to `pim_url`."""
+        with self.engine.begin() as db:
+            row = {"pim_url": pim_url, "schema_hash": schema_hash, "pushed_at": now()}
+            upsert(db, _schemas, row, key=("pim_url",))  # type: ignore[arg-type]
+
     def forget(self, pim_url: str) -> None:
-        """The App no longer knows `pim_url`: neither its catalog nor a claim."""
+        """The App no longer knows `pim_url`: neither its catalog, its schema nor a claim."""
         with self.engine.begin() as db:
             db.execute(delete(CatalogRow).where(CatalogRow.pim_url == pim_url))
+            db.execute(delete(SchemaPushedRow).where(SchemaPushedRow.pim_url == pim_url))
             db.execute(delete(CatalogClaimRow).where(CatalogClaimRow.pim_url == pim_url))
 
     def claim(self, pim_url: str) -> bool:

@@ -11,12 +11,13 @@ from typing import Any
 from flask import Flask
 
 from .. import current as core
-from ..catalogs import catalog_found, use_copy
+from ..catalogs import catalog_found, schema_changed, use_copy
 from ..catalogs.catalog import CatalogInfo
 from ..cli import add_commands
 from ..features import Panel, add_panel, pim_disconnected
 from . import current
 from .cli import sync
+from .reader import CopyReader
 from .settings import SyncSettings
 from .store import SyncStore
 from .tasks import celery_init_app, queue_sync
@@ -32,17 +33,22 @@ def init_app(app: Flask) -> None:
     app.extensions[current.SETTINGS] = settings
     app.extensions[current.STORE] = store
     celery_init_app(app, settings)
-    use_copy(app, store.copied_page)
+    use_copy(app, CopyReader(store))
     app.register_blueprint(bp)
     add_commands(app, sync)
     add_panel(app, Panel("sync/panel.html", panel))
     catalog_found.connect(_first_sync, sender=app)
+    schema_changed.connect(_read_everything, sender=app)
     pim_disconnected.connect(_forget, sender=app)
 
 
 def _first_sync(app: Flask, *, pim_url: str, catalog: CatalogInfo, **_: Any) -> None:
     if catalog.enabled:  # a new catalog is disabled: the connected page queues one once enabled
         queue_sync(pim_url)
+
+
+def _read_everything(app: Flask, *, pim_url: str, **_: Any) -> None:
+    queue_sync(pim_url, full=True)  # the new fields are in no product's copy yet
 
 
 def _forget(app: Flask, *, pim_url: str, forgotten: bool, **_: Any) -> None:

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text, delete, exists, func, select
+from sqlalchemy import Index, String, Text, cast, delete, exists, func, or_, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -129,14 +130,62 @@ def product_rows(
 
 
 def products(
-    db: Connection, pim_url: str, catalog_id: str, limit: int, after: str | None
+    db: Connection,
+    pim_url: str,
+    catalog_id: str,
+    limit: int,
+    after: str | None = None,
+    *,
+    before: str | None = None,
+    search: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Products of the copy, by uuid as the PIM sorts them (`after`: the last uuid before)."""
-    of_catalog = (_products.c.pim_url == pim_url) & (_products.c.catalog_id == catalog_id)
-    query = select(_products.c.data).where(of_catalog).order_by(_products.c.uuid).limit(limit)
-    if after:
-        query = query.where(_products.c.uuid > after)
-    return [json.loads(data) for (data,) in db.execute(query)]
+    """Products of the copy, by uuid as the PIM sorts them: `limit` after the uuid `after`, or
+    the `limit` just before the uuid `before`; with `search`, those whose title or SKU holds
+    it (any case)."""
+    query = select(_products.c.data).where(_of_catalog(db, pim_url, catalog_id, search))
+    if before:
+        query = query.where(_products.c.uuid < before).order_by(_products.c.uuid.desc())
+    else:
+        query = query.where(_products.c.uuid > (after or "")).order_by(_products.c.uuid)
+    found = [json.loads(data) for (data,) in db.execute(query.limit(limit))]
+    return found[::-1] if before else found
+
+
+def count(db: Connection, pim_url: str, catalog_id: str, search: str | None = None) -> int:
+    """How many products the copy holds (matching `search`)."""
+    where = _of_catalog(db, pim_url, catalog_id, search)
+    return int(db.execute(select(func.count()).select_from(_products).where(where)).scalar_one())
+
+
+def product(
+    db: Connection, pim_url: str, catalog_id: str, uuid: str
+) -> tuple[dict[str, Any], datetime] | None:
+    """One product of the copy, and when it was read."""
+    query = select(_products.c.data, _products.c.synced_at).where(
+        _of_catalog(db, pim_url, catalog_id, None), _products.c.uuid == uuid
+    )
+    row = db.execute(query).first()
+    return (json.loads(row.data), row.synced_at) if row else None
+
+
+SEARCHED = ("title", "sku")  # the targets a search looks into
+
+
+def _of_catalog(db: Connection, pim_url: str, catalog_id: str, search: str | None) -> Any:
+    where = (_products.c.pim_url == pim_url) & (_products.c.catalog_id == catalog_id)
+    if search:
+        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        fields = [_mapped_text(db.dialect.name, name) for name in SEARCHED]
+        where = where & or_(*(func.lower(f).like(pattern, escape="\\") for f in fields))
+    return where
+
+
+def _mapped_text(dialect: str, name: str) -> Any:
+    """A target of the stored JSON, as text, in the database's own JSON functions."""
+    if dialect == "postgresql":
+        return cast(_products.c.data, postgresql.JSON)[name].astext
+    return func.json_extract(_products.c.data, f"$.{name}")
 
 
 def select_uuids(db: Connection, pim_url: str, uuids: Iterable[str]) -> None:

@@ -27,11 +27,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..catalogs.catalog import CopiedPage
 from ..db import Base, database_now, now, upsert_statement
 from . import copy
 from .copy import SyncedProductRow, product_rows
-from .status import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, SyncStatus
+from .status import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, SyncStatus
 
 LEASE = timedelta(seconds=20)  # a worker that has not renewed its lease for this long is gone
 QUEUE_GRACE = timedelta(seconds=60)  # a queued run that no worker took by then is queued again
@@ -115,26 +114,6 @@ class SyncStore:
             return None
         return SyncStatus(**{f.name: row._mapping[f.name] for f in fields(SyncStatus)})
 
-    def copied_page(
-        self, pim_url: str, catalog_id: str, limit: int, after: str | None
-    ) -> CopiedPage | None:
-        """A page of the local copy, by uuid as the PIM sorts them (`after`: the last uuid of
-        the page before); None when no run of this catalog finished (the PIM is asked then).
-
-        A catalog made again (after a disconnect) has a new id: its copy starts empty."""
-        status = self.status(pim_url)
-        if status is None or not status.has_copy_of(catalog_id) or not status.last_finished_at:
-            return None
-        rows = self.products(pim_url, catalog_id, limit=limit + 1, after=after)
-        page = rows[:limit]
-        cursor = str(page[-1]["uuid"]) if len(rows) > limit and page else None
-        stale = (
-            f"{status.message} Until then, this is the copy as it was."
-            if status.state == STOPPED
-            else None
-        )
-        return CopiedPage(page, cursor, status.last_finished_at, stale)
-
     def products(
         self, pim_url: str, catalog_id: str, *, limit: int, after: str | None = None
     ) -> list[dict[str, Any]]:
@@ -170,6 +149,13 @@ class SyncStore:
                     return None  # another request queued the first run meanwhile
                 return run_id
             r = row._mapping
+            if r["state"] == QUEUED and full and not r["full"]:
+                # a full read asked for while an incremental one waits: that one reads all
+                db.execute(
+                    update(SyncRow)
+                    .where(SyncRow.pim_url == pim_url, SyncRow.state == QUEUED)
+                    .values(full=True, since=None)
+                )
             if r["state"] in ACTIVE:
                 return None
             resume = r["state"] == FAILED and r["catalog_id"] == catalog_id and not full

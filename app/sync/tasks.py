@@ -25,6 +25,7 @@ from sqlalchemy.exc import SADeprecationWarning
 
 from .. import current as core
 from ..catalogs import current as catalogs
+from ..errors import AppError
 from . import current
 from .settings import SyncSettings
 from .steps import Outcome, StepResult, request_sync, requeue_stalled, step
@@ -122,10 +123,17 @@ def sync_step(pim_url: str, run_id: str, token: str | None = None) -> str:
 
 
 def sync_all() -> int:
-    """The periodic job: an incremental sync of every connected PIM's catalog."""
+    """The periodic job: an incremental sync of every connected PIM's catalog (a full one
+    where the App's product schema changed since it was pushed: it pushes it first)."""
     started = 0
     for connection in core.store().connections():
-        if not connection.revoked and queue_sync(connection.pim_url):
+        if connection.revoked:
+            continue
+        try:
+            catalogs.catalog(connection.pim_url).push_schema_if_changed()
+        except AppError as error:  # the PIM down: the sync says so, the schema goes next time
+            log.warning("schema not pushed pim=%s reason=%s", connection.pim_url, error.message)
+        if queue_sync(connection.pim_url):
             started += 1
     return started
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request
+from flask import Blueprint, Response, current_app, redirect, render_template, request
 
 from ..products import CATEGORIES, CHANNELS, FAMILIES, LOCALES
 from .api import catalogs
-from .model import LOCALIZABLE, SCOPABLE, SOURCES, chosen
+from .model import COMPATIBLE, CURRENCIES, LOCALIZABLE, SCOPABLE, SOURCES, chosen, target_kind
 
 bp = Blueprint("catalogs_configure", __name__)
 
@@ -29,9 +29,14 @@ def configure(catalog_id: str) -> tuple[str, int] | tuple[Response, int]:
         categories=CATEGORIES,
         chosen_categories=chosen(catalog, "categories"),
         sources=SOURCES,
+        compatible=COMPATIBLE,
+        kinds={t: target_kind(p) for t, p in (catalog.schema or {}).get("properties", {}).items()},
+        currencies=CURRENCIES,
         locales=LOCALES,
         channels=CHANNELS,
         enabled_only=any(c.get("field") == "enabled" for c in catalog.criteria),
+        # the App's connected page: where its user goes back after Save
+        app_home=current_app.extensions["devpim"].app.activate_url.rsplit("/activate", 1)[0] + "/",
     ), 200
 
 
@@ -54,9 +59,14 @@ def save_configuration(catalog_id: str) -> Any:
         if target == "uuid":
             continue
         source = form.get(f"source-{target}") or None
+        kind = target_kind((catalog.schema or {}).get("properties", {}).get(target, {}))
+        currency = form.get(f"currency-{target}")
         catalog.mapping[target] = {
-            "source": source if source in SOURCES else None,
+            "source": source if source in COMPATIBLE.get(kind, ()) else None,
             "locale": form.get(f"locale-{target}") if source in LOCALIZABLE else None,
             "scope": form.get(f"scope-{target}") if source in SCOPABLE else None,
+            "parameters": {"currency": currency if currency in CURRENCIES else "EUR"}
+            if source == "price"
+            else None,
         }
     return redirect(f"/connect/apps/v1/catalogs/{catalog.id}?saved=1")

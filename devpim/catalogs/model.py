@@ -30,12 +30,31 @@ SOURCES = {
     "description": "Description (text, per locale and channel)",
     "sku": "SKU (identifier)",
     "image": "Image (media file)",
-    "price": "Price (EUR)",
+    "price": "Price (in the currency chosen)",
     "color": "Color (simple select)",
     "weight": "Weight (kg)",
     "family": "Family",
 }
 LOCALIZABLE, SCOPABLE = {"name", "description"}, {"description"}
+CURRENCIES = ("EUR", "USD")
+# which sources each kind of target takes (§3.3: the CE's TargetTypeConverter)
+COMPATIBLE = {
+    "string": ("name", "description", "sku", "color", "family"),
+    "uri": ("image",),
+    "number": ("price", "weight"),
+    "price": ("price",),
+}
+
+
+def target_kind(spec: dict[str, Any]) -> str:
+    """What a schema target holds: string, uri, number, price (an {amount, currency} object)."""
+    if spec.get("type") == "string" and spec.get("format") == "uri":
+        return "uri"
+    if spec.get("type") == "object" and set(spec.get("properties", {})) == {"amount", "currency"}:
+        return "price"
+    return str(spec.get("type"))
+
+
 CONNECTOR_KEYS = (
     "uuid",
     "enabled",
@@ -166,9 +185,12 @@ def selected(catalog: AppCatalog, product: dict[str, Any]) -> bool:
 def mapped(catalog: AppCatalog, product: dict[str, Any], pim_url: str) -> dict[str, Any]:
     """§3.4: the product as the App's schema wants it; empty targets left out, schema order."""
     out: dict[str, Any] = {}
+    properties = (catalog.schema or {}).get("properties", {})
     for target in catalog.targets():
         rule = catalog.mapping.get(target) or {}
         value = _source_value(product, rule, pim_url)
+        if isinstance(value, dict) and target_kind(properties.get(target, {})) != "price":
+            value = value["amount"]  # a number target takes the amount in the chosen currency
         if value not in (None, "", []):
             out[target] = value
     out.setdefault("uuid", product["uuid"])
@@ -194,7 +216,7 @@ def _source_value(product: dict[str, Any], rule: dict[str, Any], pim_url: str) -
         if source == "price":
             currency = (rule.get("parameters") or {}).get("currency", "EUR")
             prices = [p for p in data or [] if p.get("currency") == currency]
-            return float(prices[0]["amount"]) if prices else None
+            return {"amount": float(prices[0]["amount"]), "currency": currency} if prices else None
         if source == "weight":
             return float(data["amount"]) if data else None
         if source == "color":

@@ -57,7 +57,7 @@ def test_the_sync_shows_its_progress_then_the_products_page_reads_the_copy(
 
         page.click("#all-products")
         page.wait_for_selector("#products")
-        assert "From the App's copy, synced" in page.text_content("#synced-at")
+        assert "into the App's copy" in page.text_content("#synced-at")
         assert page.locator("#products tbody tr").count() == 25
         page.click("#next-page")
         assert page.locator("#products tbody tr").count() == 25

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -333,7 +334,7 @@ def test_the_products_page_reads_the_copy_once_synced(connected: FakePim, app: F
     run_queued_jobs(connected)
     before = len(connected.requests)
     page = browser.get("/products").get_data(as_text=True)
-    assert "From the App's copy, synced" in page
+    assert "into the App's copy" in page
     assert len(connected.requests) == before  # no PIM call
     assert page.count("<tr>") == 1 + 25 and 'id="next-page"' in page
     after = page.split("after=")[1].split('"')[0]
@@ -436,12 +437,12 @@ def test_a_catalog_made_again_is_read_from_the_pim_until_its_first_sync(
     browser = app.test_client()
     PimUser(browser, connected).connect()
     run_queued_jobs(connected)
-    assert "From the App's copy" in browser.get("/products").get_data(as_text=True)
+    assert "into the App's copy" in browser.get("/products").get_data(as_text=True)
     connected.app.test_client().post("/apps/revoke")  # disconnected: its catalogs go with it
     PimUser(browser, connected).connect()  # connected again: a new, disabled catalog
     enable(connected)
     page = browser.get("/products").get_data(as_text=True)
-    assert "From the App's copy" not in page  # the old copy is of another catalog
+    assert "into the App's copy" not in page  # the old copy is of another catalog
     assert page.count("<tr>") == 1 + 25
 
 
@@ -653,3 +654,101 @@ def test_beat_on_a_fresh_checkout_makes_its_folder(
     app = create_app(app_config(tmp_path))
     schedule = app.extensions["celery"].conf.beat_schedule_filename
     assert fresh.is_dir() and schedule.startswith(str(fresh))
+
+
+# -- the products page for people: count, search, previous and next, one product ---------------
+
+
+def priced(pim: FakePim) -> None:
+    """The PIM user maps titles, SKUs, images and prices in US dollars."""
+    enable(
+        pim,
+        **{"source-sku": "sku", "source-main_image": "image", "source-price": "price"},
+        **{"currency-price": "USD"},
+    )
+
+
+def test_the_products_page_counts_searches_and_pages_both_ways(
+    connected: FakePim, app: Flask
+) -> None:
+    priced(connected)
+    run_sync(connected)
+    browser = app.test_client()
+    PimUser(browser, connected).connect()
+    html = browser.get("/products").get_data(as_text=True)
+    assert 'id="total">54 products<' in html and "USD" in html
+    assert re.search(r"<td class=\"price\">\d+\.50 USD</td>", html)  # with its currency
+
+    # next twice, then previous: the same pages back, in the same order
+    first = re.findall(r'class="product-link" href="/products/([0-9a-f-]+)"', html)
+    following = re.search(r'id="next-page" href="([^"]+)"', html)
+    assert following and len(first) == 25
+    second_html = browser.get(following.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    second = re.findall(r'class="product-link" href="/products/([0-9a-f-]+)"', second_html)
+    back = re.search(r'id="previous-page" href="([^"]+)"', second_html)
+    assert back and set(second).isdisjoint(first)
+    again = browser.get(back.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert re.findall(r'class="product-link" href="/products/([0-9a-f-]+)"', again) == first
+    assert 'id="previous-page"' not in again  # the first page has none
+
+    # search: titles and SKUs, any case, from the copy (no PIM call)
+    calls = len(connected.requests)
+    found = browser.get("/products", query_string={"q": "sku-0000"}).get_data(as_text=True)
+    titles = re.findall(r'class="product-link" href="/products/[0-9a-f-]+">([^<]+)<', found)
+    assert 0 < len(titles) < 54 and 'id="matched"' in found
+    assert len(connected.requests) == calls
+    none = browser.get("/products", query_string={"q": "%_nothing_%"}).get_data(as_text=True)
+    assert "No product&#39;s title or SKU holds this text." in none
+
+
+def test_a_products_page_shows_every_value_its_image_and_a_link_to_the_pim(
+    connected: FakePim, app: Flask
+) -> None:
+    priced(connected)
+    run_sync(connected)
+    browser = app.test_client()
+    PimUser(browser, connected).connect()
+    uuid = sorted(copy_of(connected))[0]
+    html = browser.get(f"/products/{uuid}").get_data(as_text=True)
+    stored = copy_of(connected)[uuid]
+    assert f'id="product-title">{stored["title"]}<' in html
+    assert 'class="large"' in html and f"{connected.url}/#/enrich/product/{uuid}" in html
+    assert f"{stored['price']['amount']:,.2f} USD" in html
+    assert "into the App's copy" in html  # when it was read
+    missing = browser.get("/products/00000000-0000-4000-8000-000000000000")
+    assert missing.status_code == 404
+    assert "not in the App&#39;s catalog" in missing.get_data(as_text=True)
+
+
+def test_the_connected_page_previews_with_thumbnails_and_the_total(
+    connected: FakePim, app: Flask
+) -> None:
+    priced(connected)
+    run_sync(connected)
+    browser = app.test_client()
+    PimUser(browser, connected).connect()
+    html = browser.get("/").get_data(as_text=True)
+    assert html.count('width="40" height="40"') == 5 and "All 54 products" in html
+
+
+def test_a_changed_product_schema_is_pushed_and_everything_read_again(
+    connected: FakePim, app: Flask
+) -> None:
+    run_sync(connected)
+    browser = app.test_client()
+    PimUser(browser, connected).connect()
+    puts = [r for r in connected.requests if r.method == "PUT"]
+    schema = app.extensions["catalogs.product_schema"]
+    # the copier adds a field and restarts: the running App reads its file again on start
+    schema["properties"]["weight"] = {"type": "number", "title": "Weight"}
+    try:
+        html = browser.get("/").get_data(as_text=True)
+        assert "product fields changed" in html  # said once, where the user looks
+        pushed = [r for r in connected.requests if r.method == "PUT"][len(puts) :]
+        assert len(pushed) == 1 and "weight" in json.loads(pushed[0].body)["properties"]
+        status = sync_store().status(connected.url)
+        assert status and status.state == "queued" and status.full  # everything read again
+        browser.get("/")
+        assert len([r for r in connected.requests if r.method == "PUT"]) == len(puts) + 1
+    finally:
+        del schema["properties"]["weight"]
