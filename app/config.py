@@ -48,6 +48,7 @@ NAMES = (
     "AKENEO_CONNECTION_PASSWORD",
     "SERVER_TIMING",
     "TESTING",
+    "LOCAL_PIM_URL",
 )
 
 # Scopes an Akeneo PIM knows. The PIM silently drops unknown ones, so a typo here would only show
@@ -100,6 +101,8 @@ class Settings:
     trusted_proxies: int
     log_level: str
     pim_url: str | None = None
+    #: set by `make run`: the local PIM this App is registered in (the welcome page points there)
+    local_pim_url: str | None = None
     connection: ConnectionCredentials | None = None
     access_token: str | None = None
     server_timing: bool = False
@@ -182,6 +185,7 @@ class Settings:
             trusted_proxies=_count(values, "TRUSTED_PROXIES", 0),
             log_level=checked_level(text(values, "LOG_LEVEL")),
             pim_url=(text(values, "AKENEO_PIM_URL") or "").rstrip("/") or None,
+            local_pim_url=text(values, "LOCAL_PIM_URL"),
             connection=_connection(values),
             access_token=text(values, "AKENEO_ACCESS_TOKEN"),
             server_timing=flag(values, "SERVER_TIMING", False),

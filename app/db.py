@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import DateTime, Table, create_engine, event, make_url, text
+from sqlalchemy import DateTime, Table, case, create_engine, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import (
@@ -79,9 +79,13 @@ def upsert_statement(
     key: Sequence[str],
     columns: Sequence[str],
     returning: Sequence[str] = (),
+    keep_when: Mapping[str, Any] | None = None,
 ) -> Any:
     """INSERT … ON CONFLICT (`key`) DO UPDATE SET `columns`: one statement, race-free, that SQLite
-    and PostgreSQL both understand. Build it once and execute it with the row(s) as parameters."""
+    and PostgreSQL both understand. Build it once and execute it with the row(s) as parameters.
+
+    `keep_when` maps a column to a condition on the stored row: while it holds, the column keeps
+    its stored value."""
     if dialect == "postgresql":
         statement: Any = postgresql.insert(table)
     elif dialect == "sqlite":
@@ -89,6 +93,8 @@ def upsert_statement(
     else:
         raise ConfigError(f"The App's upserts need SQLite or PostgreSQL, not {dialect}.")
     changed = {name: statement.excluded[name] for name in columns if name not in key}
+    for name, condition in (keep_when or {}).items():
+        changed[name] = case((condition, table.c[name]), else_=statement.excluded[name])
     if changed:
         statement = statement.on_conflict_do_update(index_elements=list(key), set_=changed)
     else:

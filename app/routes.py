@@ -43,6 +43,7 @@ def activate() -> Response:
 def callback() -> Response:
     """Callback URL: the PIM comes back with ?code=…&state=… (or ?error=…)."""
     connection = current.flow().finish(session, request.args)
+    session.permanent = True  # the cookie lasts as long as the session row (12 h), not the tab
     signals.connected(connection.pim_url)  # the features set themselves up in this PIM
     return redirect(url_for("app.home"))
 
@@ -142,4 +143,6 @@ def _setup_info() -> dict[str, Any]:
         "callback_url": url_for("app.callback", _external=True),
         "settings": settings,
         "is_https": request.is_secure,
+        # the port this App answers on, for `ngrok http <port>`
+        "port": request.host.rpartition(":")[2] if ":" in request.host else "80",
     }

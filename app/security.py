@@ -58,6 +58,8 @@ def register_security(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",  # Lax, not Strict: the PIM's redirect back must carry it
         # no signed cookie is accepted once this old, even if a browser kept it
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        # the cookie ends with the session row, 12 h after sign-in: no request makes it longer
+        SESSION_REFRESH_EACH_REQUEST=False,
         MAX_CONTENT_LENGTH=MAX_REQUEST_BODY,
     )
     app.after_request(_security_headers)

@@ -162,6 +162,10 @@ class Store:
             _connections,
             key=("pim_url",),
             columns=("pim_url", "access_token", "scopes", "user_id", "connected_at", "revoked_at"),
+            # opening the App again from the PIM is no new connection: it keeps its date (one
+            # that was revoked takes the new date)
+            keep_when={"connected_at": _connections.c.revoked_at.is_(None)},
+            returning=("connected_at",),
         )
         self.grants = PasswordGrants(self.engine, encryption)
 
@@ -237,7 +241,7 @@ class Store:
                     "last_login_at": moment,
                 }
                 user_id = db.execute(self._save_user, user_row).scalar_one()
-            db.execute(
+            connected_at = db.execute(
                 self._save_connection,
                 {
                     "pim_url": pim_url,
@@ -247,9 +251,9 @@ class Store:
                     "connected_at": moment,
                     "revoked_at": None,
                 },
-            )
+            ).scalar_one()
         log.info("connection saved pim=%s scopes=%s", pim_url, " ".join(scopes))
-        return Connection(pim_url, access_token, tuple(scopes), moment, False, user)
+        return Connection(pim_url, access_token, tuple(scopes), connected_at, False, user)
 
     def is_connected(self, pim_url: str) -> bool:
         """True when a connection to `pim_url` is stored (revoked or not); nothing decrypted."""

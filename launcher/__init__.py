@@ -188,6 +188,7 @@ def start_local(
         "AKENEO_CLIENT_SECRET": client_secret,
         "AKENEO_PIM_ALLOWED_HOSTS": HOST,
         "AKENEO_PIM_ALLOW_HTTP": "1",
+        "LOCAL_PIM_URL": f"http://{HOST}:{pim_servers[0].server_port}",
         **(app_config or {}),
     }
     app = create_app(config)

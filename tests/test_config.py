@@ -122,3 +122,19 @@ def test_the_unconfigured_page_names_only_what_is_missing(tmp_path: Path) -> Non
     assert response.status_code == 503
     html = response.get_data(as_text=True)
     assert "AKENEO_CLIENT_SECRET is not set" in html and "AKENEO_CLIENT_ID and" not in html
+
+
+def test_the_welcome_page_tells_ngrok_the_port_the_app_answers_on(client: FlaskClient) -> None:
+    html = client.get("/", base_url="http://127.0.0.1:8010").get_data(as_text=True)
+    assert "ngrok http 8010" in html
+
+
+def test_in_make_runs_local_mode_the_welcome_page_points_to_the_local_pim(
+    tmp_path: Path,
+) -> None:
+    config = {"TESTING": True, "SECRET_KEY": KEY, "DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"}
+    config |= {"AKENEO_CLIENT_ID": "id", "AKENEO_CLIENT_SECRET": "secret"}
+    local = create_app({**config, "LOCAL_PIM_URL": "http://127.0.0.1:8001"}).test_client()
+    html = local.get("/").get_data(as_text=True)
+    assert 'id="local-pim" href="http://127.0.0.1:8001"' in html
+    assert "Register the App in your PIM" not in html  # make run did it

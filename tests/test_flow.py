@@ -77,7 +77,7 @@ def test_a_full_connection_shows_the_user_scopes_and_channels(
     assert "julia@example.com" in html
     assert "http://pim-a.test" in html
     for scope in asked_scopes(client.application):
-        assert f"<code>{scope}</code>" in html
+        assert f'<code class="nowrap">{scope}</code>' in html
     assert re.findall(r"<li><code>(\w+)</code></li>", html) == ["ecommerce", "mobile", "print"]
 
 

@@ -251,3 +251,14 @@ def test_an_unwritable_database_folder_is_one_clear_error(tmp_path: Path) -> Non
     (folder / "akeneo-app.db").mkdir()  # a file that cannot be opened: as a bad mount would be
     with pytest.raises(ConfigError, match="cannot be opened for writing.*mount a volume"):
         open_store(f"sqlite:///{folder / 'akeneo-app.db'}", KEY)
+
+
+def test_opening_the_app_again_keeps_the_connection_date_a_reconnection_renews_it(
+    store: Store,
+) -> None:
+    first = store.save_connection(PIM, "t", ["read_products"], None).connected_at
+    again = store.save_connection(PIM, "t2", ["read_products"], None)
+    assert again.connected_at == first == store.connection(PIM).connected_at  # type: ignore[union-attr]
+    store.mark_revoked(PIM)
+    renewed = store.save_connection(PIM, "t3", ["read_products"], None)
+    assert renewed.connected_at > first and not renewed.revoked

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,23 @@ def test_sessions_expire_after_twelve_hours(
 def test_a_request_body_over_the_cap_is_refused_unread(client: FlaskClient) -> None:
     response = client.post("/logout", data={"csrf_token": "x" * 300_000})
     assert response.status_code == 413
+
+
+def test_the_session_cookie_lasts_the_sessions_twelve_hours(
+    user: PimUser, client: FlaskClient
+) -> None:
+    callback = user.connect()
+    cookie = callback.headers["Set-Cookie"]
+    assert "Expires=" in cookie  # closing the browser does not sign out
+    expires = parsedate_to_datetime(cookie.split("Expires=")[1].split(";")[0])
+    left = expires - datetime.now(UTC)
+    assert timedelta(hours=11, minutes=59) < left <= timedelta(hours=12)
+
+
+def test_a_revoked_connection_says_so_in_the_tab_title_too(
+    user: PimUser, client: FlaskClient, pim: FakePim
+) -> None:
+    user.connect()
+    pim.app.test_client().post("/apps/revoke")
+    html = client.get("/").get_data(as_text=True)
+    assert "<title>Disconnected" in html and "no longer accepts this App" in html

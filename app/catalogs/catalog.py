@@ -258,13 +258,14 @@ class AppCatalog:
         cursor = str(page.items[-1].get("uuid")) if page.next_path and page.items else None
         return MappedPage(page.items, next_cursor=cursor)
 
-    def view(self, query: PageQuery) -> CatalogView:
+    def view(self, query: PageQuery, *, check_catalog: bool = False) -> CatalogView:
         """The catalog and a page of its products.
 
         The one place that decides where products come from: the local copy when one of this
-        catalog exists (no PIM call), else the PIM. Finds or creates the catalog when none is
-        known or the PIM no longer has it, so a failure at connection time is tried again on
-        the next visit. Errors become a notice.
+        catalog exists (no PIM call for them), else the PIM. With `check_catalog`, the PIM is
+        asked how the catalog stands (enabled, still there) even when the copy has the products.
+        Finds or creates the catalog when none is known or the PIM no longer has it, so a
+        failure at connection time is tried again on the next visit. Errors become a notice.
         """
         try:
             self.push_schema_if_changed()
@@ -275,12 +276,23 @@ class AppCatalog:
         catalog_id = self.store.catalog_id(self.pim_url)
         if catalog_id and self.copy:
             copied = self.copy.page(self.pim_url, catalog_id, query)
-            if copied is not None:
+            known: CatalogInfo | None = CatalogInfo(catalog_id, self.name, enabled=True)
+            if copied is not None and check_catalog:
+                try:
+                    known = self.get(catalog_id)  # None: gone, found or made again below
+                except TokenRevoked:
+                    raise
+                except AppError as error:
+                    return CatalogView(None, notice=explain(error))
+                if known is not None and not known.enabled:
+                    configure = self.configure_url(catalog_id)
+                    return CatalogView(known, configure, notice=DISABLED_NOTICE)
+            if copied is not None and known is not None:
                 notice = None
                 if not copied.products and not (query.after or query.before):
                     notice = NOT_FOUND_NOTICE if query.search else COPY_EMPTY_NOTICE
                 return CatalogView(
-                    CatalogInfo(catalog_id, self.name, enabled=True),
+                    known,
                     self.configure_url(catalog_id),
                     copied.products,
                     copied.next_cursor,

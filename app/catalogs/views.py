@@ -27,7 +27,8 @@ def panel_view(pim_url: str) -> CatalogView:
     panels ask for it too)."""
     key = f"catalogs.view {pim_url}"
     if key not in request.environ:
-        request.environ[key] = current.catalog(pim_url).view(PageQuery(PREVIEW_SIZE))
+        catalog = current.catalog(pim_url)
+        request.environ[key] = catalog.view(PageQuery(PREVIEW_SIZE), check_catalog=True)
     return request.environ[key]  # type: ignore[no-any-return]
 
 

@@ -259,7 +259,10 @@ def unselected(db: Connection, pim_url: str, catalog_id: str) -> int:
 
 
 def remove_unselected(db: Connection, pim_url: str, catalog_id: str) -> int:
-    """Delete the products the selection did not list (and those of another catalog)."""
+    """Delete the products the selection did not list, and the copy of another catalog (one
+    made again after a disconnect); how many of this catalog's were removed."""
+    others = (_products.c.pim_url == pim_url) & (_products.c.catalog_id != catalog_id)
+    db.execute(delete(_products).where(others))
     return int(db.execute(delete(_products).where(_not_selected(pim_url, catalog_id))).rowcount)
 
 

@@ -112,7 +112,10 @@ class SyncStore:
             row = db.execute(select(SyncRow).where(SyncRow.pim_url == pim_url)).first()
         if row is None:
             return None
-        return SyncStatus(**{f.name: row._mapping[f.name] for f in fields(SyncStatus)})
+        values = {f.name: row._mapping[f.name] for f in fields(SyncStatus) if f.name != "held"}
+        with self.engine.connect() as db:
+            held = copy.count(db, pim_url, row.last_catalog_id) if row.last_catalog_id else 0
+        return SyncStatus(**values, held=held)
 
     def products(
         self, pim_url: str, catalog_id: str, *, limit: int, after: str | None = None

@@ -34,21 +34,26 @@ def panel(connection: Connection) -> dict[str, Any] | None:
     enabled and none has copied it yet, or the last one stopped (its cause may be gone now).
     """
     view = panel_view(connection.pim_url)
-    enabled = view.catalog is not None and view.catalog.enabled
-    sync = queue_sync_if_due(connection.pim_url, enabled=enabled)
-    if sync is None and not enabled:
-        return None
+    if view.catalog is None:
+        return None  # the catalog panel says why there is none
+    sync = queue_sync_if_due(connection.pim_url, view.catalog.id, enabled=view.catalog.enabled)
+    if not view.catalog.enabled and (sync is None or not sync.active):
+        return None  # disabled: the catalog panel says so, and Sync now would only fail
     return {"sync": sync}
 
 
-def queue_sync_if_due(pim_url: str, *, enabled: bool) -> SyncStatus | None:
-    """The PIM's sync, after queueing one when the catalog is enabled and no sync has copied it
-    yet, or the last one stopped or failed."""
-    sync = current.store().status(pim_url)
-    if enabled and (sync is None or sync.state in (STOPPED, FAILED)):
+def queue_sync_if_due(pim_url: str, catalog_id: str, *, enabled: bool) -> SyncStatus | None:
+    """The sync of the catalog `catalog_id`, after queueing one when it is enabled and no sync
+    has copied it yet, or the last one stopped or failed. A catalog made again after a
+    disconnect has a new id: the old catalog's runs are no news of it."""
+    found = current.store().status(pim_url)
+    mine = found.of_catalog(catalog_id) if found else None
+    idle = found is None or not found.active
+    if enabled and idle and (mine is None or mine.state in (STOPPED, FAILED)):
         queue_sync(pim_url)
-        sync = current.store().status(pim_url)
-    return sync
+        found = current.store().status(pim_url)
+        mine = found.of_catalog(catalog_id) if found else None
+    return mine
 
 
 @bp.post("/sync")
@@ -59,7 +64,7 @@ def sync_now() -> Response:
     pim_url = core.flow().connected_pim(session)
     if pim_url:
         if queue_sync(pim_url, full=True):
-            flash("The sync started: its progress shows below.")
+            pass  # the page shows the run from now on
         elif catalogs.store().catalog_id(pim_url):
             flash("A sync is already running: its progress shows below.")
         else:

@@ -23,6 +23,7 @@ from app import create_app, current
 from app.catalogs import current as catalogs_current
 from app.errors import TokenRevoked
 from app.sync import current as sync_current
+from app.sync.status import describe
 from app.sync.steps import step
 from app.sync.store import LeaseLost, SyncRow, SyncStore
 from devpim.catalogs import AppCatalog, selected
@@ -320,7 +321,8 @@ def test_the_connected_page_starts_a_sync_and_shows_its_state(
     browser: FlaskClient = app.test_client()
     PimUser(browser, connected).connect()  # the catalog is enabled: the callback queued a run
     status = browser.get("/sync/status", headers={"Accept": "application/json"}).get_json()
-    assert status["state"] == "queued" and "waiting for a worker" in status["text"]
+    assert status["state"] == "queued" and "a worker takes it in a moment" in status["text"]
+    assert "celery" not in status["text"]  # the worker's command only when none takes it
     run_queued_jobs(connected)
     page = browser.get("/").get_data(as_text=True)
     assert "Last sync finished" in page and "54 products read" in page
@@ -752,3 +754,42 @@ def test_a_changed_product_schema_is_pushed_and_everything_read_again(
         assert len([r for r in connected.requests if r.method == "PUT"]) == len(puts) + 1
     finally:
         del schema["properties"]["weight"]
+
+
+def test_the_sync_names_the_worker_only_when_none_takes_the_run(connected: FakePim) -> None:
+    run_id = sync_store().request(
+        connected.url, str(catalogs_current.store().catalog_id(connected.url)), full=False
+    )
+    assert run_id and "celery" not in describe(sync_store().status(connected.url))
+    with current.database().engine.begin() as db:
+        moment = datetime.now(UTC) - timedelta(seconds=30)
+        db.execute(update(SyncRow).values(queued_at=moment))
+    assert "celery -A app.sync.make_celery worker" in describe(sync_store().status(connected.url))
+
+
+def test_an_incremental_sync_that_found_nothing_says_the_copy_is_up_to_date(
+    connected: FakePim,
+) -> None:
+    run_sync(connected)
+    assert "54 products read, 0 removed; the copy holds 54" in describe(
+        sync_store().status(connected.url)
+    )
+    run_sync(connected)  # nothing changed in the PIM
+    assert describe(sync_store().status(connected.url)).startswith("Up to date: 54 products")
+
+
+def test_a_reconnection_with_a_new_catalog_shows_no_old_run_and_removes_nothing_of_it(
+    connected: FakePim, app: Flask
+) -> None:
+    run_sync(connected)
+    connected.app.test_client().post("/apps/revoke")  # its catalogs go with the App (§2.6)
+    browser = app.test_client()
+    PimUser(browser, connected).connect()  # a new catalog, disabled
+    home = browser.get("/").get_data(as_text=True)
+    assert 'id="catalog-state">Disabled' in home
+    assert "Last sync" not in home and 'id="sync-now"' not in home  # nothing of the old one
+    enable(connected)
+    browser.get("/")  # seen enabled: its first sync is queued
+    run_queued_jobs(connected)
+    text = describe(sync_store().status(connected.url))
+    assert "54 products read, 0 removed" in text  # the old catalog's copy is not "removed"

@@ -73,3 +73,35 @@ def test_a_page_listing_a_uuid_twice_or_more_uuids_than_a_statement_takes_is_sto
     assert run and syncs.status(PIM).total == 70_000  # type: ignore[union-attr]
     twice = [{"uuid": many[0], "title": "a"}, {"uuid": many[0], "title": "b"}]
     assert syncs.save_products(run, twice, "/next") == 1
+
+
+def test_the_copy_is_searched_and_paged_both_ways_on_each_database(syncs: SyncStore) -> None:
+    from app.catalogs.catalog import PageQuery
+    from app.sync.reader import CopyReader
+
+    uuids = [f"{n:08d}-0000-4000-8000-000000000000" for n in range(7)]
+    run_id = syncs.request(PIM, "catalog-1", full=True)
+    run = syncs.acquire(PIM, run_id)  # type: ignore[arg-type]
+    assert run
+    syncs.save_uuids(run, uuids, None)
+    run = syncs.acquire(PIM, run_id, run.token)  # type: ignore[arg-type]
+    assert run
+    products = [
+        {"uuid": u, "title": f"Red lamp {n}" if n % 2 else f"Blue mug {n}", "sku": f"SKU-{n}%"}
+        for n, u in enumerate(uuids)
+    ]
+    syncs.save_products(run, products, None)
+    assert syncs.finish(run) == 0
+    copy = CopyReader(syncs)
+    found = copy.page(PIM, "catalog-1", PageQuery(2, search="LAMP"))
+    assert found and (found.total, found.matched) == (7, 3)
+    assert [p["title"] for p in found.products] == ["Red lamp 1", "Red lamp 3"]
+    later = copy.page(PIM, "catalog-1", PageQuery(2, after=found.next_cursor, search="lamp"))
+    assert later and [p["title"] for p in later.products] == ["Red lamp 5"]
+    assert later.next_cursor is None and later.previous_cursor == uuids[5]
+    back = copy.page(PIM, "catalog-1", PageQuery(2, before=later.previous_cursor, search="lamp"))
+    assert back and [p["uuid"] for p in back.products] == [uuids[1], uuids[3]]
+    assert back.previous_cursor is None and back.next_cursor == uuids[3]
+    percent = copy.page(PIM, "catalog-1", PageQuery(10, search="4%"))  # a wildcard, taken as is
+    assert percent and [p["sku"] for p in percent.products] == ["SKU-4%"]
+    assert copy.product(PIM, "catalog-1", uuids[2])[0]["title"] == "Blue mug 2"  # type: ignore[index]
