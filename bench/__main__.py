@@ -76,8 +76,9 @@ class Bench:
                 self.app_url,
                 "--client-id",
                 self.client_id,
-                "--client-secret",
-                self.secret,
+                # as one word: a secret may start with "-" (token_urlsafe), which argparse would
+                # take for an option
+                f"--client-secret={self.secret}",
             ],
             cwd=ROOT,
         )

@@ -116,8 +116,7 @@ def main() -> None:
             "http://127.0.0.1:9",
             "--client-id",
             str(uuid.uuid4()),
-            "--client-secret",
-            secret,
+            f"--client-secret={secret}",  # one word: a secret may start with "-"
             "--products",
             str(args.products),
             "--connection",

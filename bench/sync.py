@@ -62,7 +62,7 @@ class Setup:
             process = subprocess.Popen(
                 [sys.executable, "-m", "bench.pim_server", "--port", str(port)]
                 + ["--app-url", self.app_url, "--client-id", self.client_id]
-                + ["--client-secret", self.secret, "--products", str(products)],
+                + [f"--client-secret={self.secret}", "--products", str(products)],
                 cwd=ROOT,
             )
             self.pims.append((f"http://{HOST}:{port}", process))

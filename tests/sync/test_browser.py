@@ -61,5 +61,30 @@ def test_the_sync_shows_its_progress_then_the_products_page_reads_the_copy(
         assert page.locator("#products tbody tr").count() == 25
         page.click("#next-page")
         assert page.locator("#products tbody tr").count() == 25
+        page.click("#previous-page")
+        assert page.locator("#products tbody tr").count() == 25
+
+        # a search over the copy, then one product's page
+        title = page.locator("#products .product-link").first.text_content() or ""
+        page.fill("#search", title.split()[-1])  # the product's number: few titles hold it
+        page.click(".search button")
+        page.wait_for_selector("#matched")
+        assert title in page.locator("#products .product-link").all_text_contents()
+        page.click(f"#products .product-link >> text='{title}'")
+        page.wait_for_selector("#product-title")
+        assert page.text_content("#product-title") == title
+        assert "Read from the PIM into the App's copy" in page.text_content("#read-at")
+        assert (page.get_attribute("#in-pim", "href") or "").startswith(f"{pim_url}/#/enrich/")
+
+        # the App disconnected in the PIM, then connected again: each page says one true thing
+        page.goto(pim_url)
+        page.click("#revoke")
+        page.goto(f"{app_url}/")
+        assert page.title().startswith("Disconnected") and page.locator("#revoked").count() == 1
+        page.goto(f"{app_url}/products")
+        assert page.url == f"{app_url}/"  # no old copy served without a word
+        connect(page, pim_url, app_url)
+        assert page.text_content("#catalog-state") == "Disabled"  # a new catalog (§2.6)
+        assert page.locator("#sync").count() == 0  # no old run, no Sync now that would fail
     finally:
         setup.stop()
