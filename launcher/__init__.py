@@ -202,7 +202,7 @@ def start_local(
         app=app,
         servers=servers,
         state_file=state_file,
-        worker=start_worker({k: str(v) for k, v in config.items()}, worker_dir)
+        worker=start_worker(app, {k: str(v) for k, v in config.items()}, worker_dir)
         if worker_dir and has_worker(app)
         else None,
     )
@@ -213,13 +213,17 @@ def has_worker(app: Flask) -> bool:
     return "celery" in app.extensions
 
 
-def start_worker(env: Mapping[str, str], folder: Path) -> subprocess.Popen[bytes]:
+def start_worker(app: Flask, env: Mapping[str, str], folder: Path) -> subprocess.Popen[bytes]:
     """A Celery worker with an embedded beat (the periodic sync, the sweep), for one machine.
 
     In production run `celery -A app.sync.make_celery worker` (as many as you like) and one
     `celery -A app.sync.make_celery beat` instead. It writes to this terminal, and dies with its
     parent.
     """
+    # imported here: the launcher runs Apps without the sync feature too
+    from app.sync.tasks import declare_queue
+
+    declare_queue(app.extensions["celery"])  # before the worker and the first page race to
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "--quiet", "-A", "app.sync.make_celery", "worker"]
         + ["--beat", "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"]

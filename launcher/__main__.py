@@ -73,7 +73,8 @@ def serve(port: int, pim_port: int, *, watch: bool = False) -> None:
         server = bind(port)
         server.app = create_app()
         # configured as the App: the environment and .env
-        worker = start_worker({}, ROOT / "instance") if has_worker(server.app) else None
+        has = has_worker(server.app)
+        worker = start_worker(server.app, {}, ROOT / "instance") if has else None
         print(  # noqa: T201
             f"\n  The App runs at http://127.0.0.1:{port}: open it for the URLs to register."
             + (" A sync worker runs beside it." if worker else "")

@@ -21,7 +21,7 @@ from celery import Celery, Task
 from flask import Flask
 from kombu.exceptions import OperationalError as BrokerDown
 from sqlalchemy import text
-from sqlalchemy.exc import SADeprecationWarning
+from sqlalchemy.exc import IntegrityError, SADeprecationWarning
 
 from .. import current as core
 from ..catalogs import current as catalogs
@@ -98,12 +98,27 @@ def enqueue(pim_url: str, run_id: str, token: str | None, delay: float = 0.0) ->
     """Queue a step of a run on the App's broker (to start after `delay` seconds); a broker that
     does not answer only delays it (the sweep queues the run again once the broker is back)."""
     countdown = delay or None
-    try:
-        current.celery().send_task(
-            STEP, args=[pim_url, run_id, token], countdown=countdown, retry=True
-        )
-    except BrokerDown as error:
-        log.warning("sync not queued pim=%s: the broker does not answer (%s)", pim_url, error)
+    for attempt in (1, 2):
+        try:
+            current.celery().send_task(
+                STEP, args=[pim_url, run_id, token], countdown=countdown, retry=True
+            )
+            return
+        except BrokerDown as error:
+            log.warning("sync not queued pim=%s: the broker does not answer (%s)", pim_url, error)
+            return
+        except IntegrityError:
+            # kombu's SQL transport: a worker declared the queue at the same instant; it is
+            # there now, and the second try finds it
+            if attempt == 2:
+                raise
+
+
+def declare_queue(celery: Celery) -> None:
+    """Declare the jobs' queue on the broker, once, before workers start (kombu's SQL transport
+    refuses two declarations made at the same instant: a second worker would not start)."""
+    with celery.connection_for_write() as connection:
+        celery.amqp.queues[celery.conf.task_default_queue](connection.default_channel).declare()
 
 
 def queue_sync(pim_url: str, *, full: bool = False) -> bool:

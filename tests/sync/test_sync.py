@@ -793,3 +793,24 @@ def test_a_reconnection_with_a_new_catalog_shows_no_old_run_and_removes_nothing_
     run_queued_jobs(connected)
     text = describe(sync_store().status(connected.url))
     assert "54 products read, 0 removed" in text  # the old catalog's copy is not "removed"
+
+
+def test_a_page_that_queues_a_job_as_a_worker_declares_the_queue_still_loads(
+    connected: FakePim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from app.sync import tasks
+
+    sent: list[Any] = []
+    real = sync_current.celery().send_task
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        sent.append(args)
+        if len(sent) == 1:  # kombu's SQL transport, a worker declaring the queue meanwhile
+            raise IntegrityError("INSERT INTO kombu_queue", {}, Exception("UNIQUE"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sync_current.celery(), "send_task", racing)
+    assert tasks.queue_sync(connected.url)
+    assert len(sent) == 2 and queued_jobs()  # tried again, and queued

@@ -247,7 +247,9 @@ def test_a_worker_syncs_the_catalog_then_only_what_changed(deployment: Deploymen
         timeout=120,
     )
     assert cli.returncode == 0, cli.stdout + cli.stderr
-    assert f"{local.url}  queued" in cli.stdout and "1 changed products read, 1 removed" in cli.stdout
+    assert (
+        f"{local.url}  queued" in cli.stdout and "1 changed products read, 1 removed" in cli.stdout
+    )
     (incremental,) = local.counting.mapped_pages()[before:]
     assert "updated_after=" in incremental
     copied = deployment.copied(local)
