@@ -93,6 +93,7 @@ class AkeneoClient:
         self._client_secret = client_secret
         self.timeout = timeout
         self.sleep = sleep  # how a retry waits (tests record the waits instead)
+        self._consent_queries: dict[tuple[str, ...], str] = {}
         # one pooled session per process: keep-alive to the PIM saves a TLS handshake per call
         self.http = session or requests.Session()
         self.http.headers["User-Agent"] = USER_AGENT
@@ -102,15 +103,11 @@ class AkeneoClient:
 
     def authorize_url(self, pim_url: str, state: str, scopes: tuple[str, ...]) -> str:
         """The PIM page where the user consents to the App's scopes."""
-        query = urlencode(
-            {
-                "response_type": "code",
-                "client_id": self.client_id or "",
-                "scope": " ".join(scopes),
-                "state": state,
-            }
-        )
-        return f"{pim_url}{AUTHORIZE_PATH}?{query}"
+        if scopes not in self._consent_queries:  # the same for every activation: encoded once
+            fixed = {"response_type": "code", "client_id": self.client_id or ""}
+            self._consent_queries[scopes] = urlencode({**fixed, "scope": " ".join(scopes)})
+        state_query = urlencode({"state": state})
+        return f"{pim_url}{AUTHORIZE_PATH}?{self._consent_queries[scopes]}&{state_query}"
 
     def exchange_code(self, pim_url: str, code: str) -> TokenGrant:
         """Trade an authorization code for the App's access token (and id_token with openid)."""

@@ -20,6 +20,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from .errors import BadRequest
@@ -96,6 +97,7 @@ def resolve_addresses(host: str, timeout: float = DNS_TIMEOUT) -> list[str]:
     return found
 
 
+@lru_cache(maxsize=1024)  # pure: the same PIM opens the App again and again
 def normalise(raw: str | None, *, allow_http: bool) -> PimOrigin:
     """Reduce a PIM URL to its origin, refusing what is malformed; no host policy applied."""
     if not raw or not raw.strip():

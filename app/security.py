@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from typing import Any
 
 from flask import Flask, Response, request, session
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings
@@ -32,11 +34,22 @@ class SafeTextResponse(Response):
 
 
 class SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie session, with `Secure` set whenever the request came over https."""
+    """Flask's signed-cookie session, with `Secure` set whenever the request came over https,
+    and its signer built once (Flask builds it twice a request; its keys never change here)."""
+
+    def __init__(self) -> None:
+        self._signers: dict[tuple[Any, ...], URLSafeTimedSerializer | None] = {}
 
     def get_cookie_secure(self, app: Flask) -> bool:
         """Secure on https (direct or via a trusted proxy); plain http on a laptop still works."""
         return request.is_secure
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        """The cookie's signer for the App's current keys, made once."""
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        if keys not in self._signers:
+            self._signers[keys] = super().get_signing_serializer(app)
+        return self._signers[keys]
 
 
 def register_security(app: Flask, settings: Settings) -> None:
@@ -66,18 +79,28 @@ def register_security(app: Flask, settings: Settings) -> None:
     app.jinja_env.globals["csrf_token"] = csrf_token
 
 
+# every answer's headers, unless its view set its own (one pass over them, not one per header)
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+)
+# pages carry per-user data (and the callback a code): no cache may keep them, unless the view
+# said otherwise (a product image: private, for an hour)
+NO_STORE = ("Cache-Control", "no-store")
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
 def _security_headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("X-Frame-Options", "DENY")
-    if request.endpoint != "static":
-        # pages carry per-user data (and the callback a code): no cache may keep them, unless
-        # the view said otherwise (a product image: private, for an hour)
-        headers.setdefault("Cache-Control", "no-store")
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    present = {name.lower() for name, _ in headers.items()}
+    missing = [pair for pair in SECURITY_HEADERS if pair[0].lower() not in present]
+    if request.endpoint != "static" and "cache-control" not in present:
+        missing.append(NO_STORE)
+    if request.is_secure and "strict-transport-security" not in present:
+        missing.append(HSTS)
+    headers.extend(missing)
     return response
 
 

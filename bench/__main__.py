@@ -89,6 +89,15 @@ class Bench:
             log=workdir / "gunicorn.log",
             app="bench.ceiling:create_app()",
         )
+        bare_port = free_port()
+        self.bare_url = f"http://{HOST}:{bare_port}"
+        self.bare = start_gunicorn(
+            bare_port,
+            app_env(self.client_id, self.secret, workdir),
+            workers=workers,
+            log=workdir / "gunicorn-bare.log",
+            app="bench.ceiling:create_bare_app()",
+        )
         self._wait_for_pim()
 
     def _wait_for_pim(self) -> None:
@@ -102,6 +111,7 @@ class Bench:
 
     def stop(self) -> None:
         stop_process(self.app)
+        stop_process(self.bare)
         self.pim.terminate()
         self.pim.wait(10)
 
@@ -190,27 +200,33 @@ class Bench:
         """/activate against the Flask ceiling (a route that sets a session value and
         redirects, in the same App), each measured twice, alternately: requests/s and ratio."""
         activate = f"/activate?pim_url={self.pim_url}"
-        runs: dict[str, list[dict[str, Any]]] = {"activate": [], "ceiling": []}
-        for _ in range(2):
+        runs: dict[str, list[dict[str, Any]]] = {"activate": [], "ceiling": [], "bare": []}
+        for _ in range(3):  # interleaved rounds: the machine's moods touch all three alike
+            runs["bare"].append(self.rate(activate, requests_total, concurrency, self.bare_url))
             runs["ceiling"].append(self.rate("/bench/ceiling", requests_total, concurrency))
             runs["activate"].append(self.rate(activate, requests_total, concurrency))
         best = {name: max(r, key=lambda run: run["requests_per_s"]) for name, r in runs.items()}
-        ceiling = best["ceiling"]["requests_per_s"]
+        ceiling, bare = best["ceiling"]["requests_per_s"], best["bare"]["requests_per_s"]
         return {
             **best["activate"],
             "ceiling_requests_per_s": ceiling,
             "fraction_of_ceiling": round(best["activate"]["requests_per_s"] / ceiling, 3),
+            "bare_flask_requests_per_s": bare,
+            "fraction_of_bare_flask": round(best["activate"]["requests_per_s"] / bare, 3),
         }
 
-    def rate(self, path: str, requests_total: int, concurrency: int) -> dict[str, Any]:
+    def rate(
+        self, path: str, requests_total: int, concurrency: int, base: str | None = None
+    ) -> dict[str, Any]:
         """Requests per second of one GET path that answers 302.
 
         With wrk installed (Debian: apt-get install wrk) it drives the load: a Python client on
         the same two cores tops out near 1,000 requests/s even on a static file.
         """
+        base = base or self.app_url
         if shutil.which("wrk"):
-            return self._rate_wrk(path, concurrency)
-        target = urlsplit(self.app_url)
+            return self._rate_wrk(base + path, concurrency)
+        target = urlsplit(base)
         per_thread = requests_total // concurrency
         latencies: list[float] = []
         errors: list[int] = []
@@ -243,8 +259,7 @@ class Bench:
             "errors": len(errors),
         }
 
-    def _rate_wrk(self, path: str, concurrency: int, seconds: int = 10) -> dict[str, Any]:
-        url = f"{self.app_url}{path}"
+    def _rate_wrk(self, url: str, concurrency: int, seconds: int = 10) -> dict[str, Any]:
         output = subprocess.run(
             ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", url],
             capture_output=True,
@@ -393,9 +408,10 @@ def print_report(report: dict[str, Any]) -> None:
     out(
         f"\n/activate alone ({act['client']} client): {act['requests_per_s']} requests/s at "
         f"concurrency {act['concurrency']} (p50 {act['latency_ms']['p50']} ms, "
-        f"errors {act['errors']}); the Flask ceiling (set a session value, redirect): "
-        f"{act['ceiling_requests_per_s']} requests/s, so /activate is "
-        f"{act['fraction_of_ceiling']} of it\n"
+        f"errors {act['errors']}); a route of the App that only sets a session value and "
+        f"redirects: {act['ceiling_requests_per_s']} requests/s ({act['fraction_of_ceiling']}); "
+        f"a bare Flask app doing only that, same gunicorn: {act['bare_flask_requests_per_s']} "
+        f"requests/s\n/activate ÷ bare Flask: {act['fraction_of_bare_flask']:.2f}\n"
     )
     out("\nthe PIM alone (authorize + token call, no App)\n")
     for row, app_row in zip(report["pim_alone"], report["flows"], strict=True):

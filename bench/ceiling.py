@@ -1,8 +1,10 @@
-"""The App with one more route, for the benchmark only: the Flask ceiling of this set-up.
+"""Two ceilings for /activate, for the benchmark only.
 
-`/bench/ceiling` sets a session value and redirects, as /activate does, with none of its work:
-served by the same gunicorn settings and the same App (middleware, cookie signing, headers), it
-tells how close /activate comes to what Flask can do here at all.
+- `create_app()`: the App with one more route, `/bench/ceiling`, which sets a session value and
+  redirects, as /activate does, with none of its work: the App's own layers (middleware, cookie,
+  headers) stay, so it tells what /activate's work costs;
+- `create_bare_app()`: a bare Flask app whose `/activate` does only that, under the same gunicorn
+  settings: it tells what the App's layers cost as well.
 """
 
 from __future__ import annotations
@@ -23,3 +25,20 @@ def create_app() -> Flask:
         return redirect("http://127.0.0.1/elsewhere")
 
     return app
+
+
+def create_bare_app() -> Flask:
+    """A bare Flask app: `/activate` sets a session value and redirects, nothing else."""
+    bare = Flask("bare")
+    bare.secret_key = "bare-flask-ceiling-" + "x" * 32
+
+    @bare.get("/activate")
+    def activate() -> Response:
+        session["bench"] = "x"
+        return redirect("http://127.0.0.1/elsewhere")
+
+    @bare.get("/healthz")
+    def healthz() -> str:  # what the launcher waits for
+        return "ok"
+
+    return bare
