@@ -670,13 +670,19 @@ def priced(pim: FakePim) -> None:
     )
 
 
+def synced_with_prices(pim: FakePim, app: Flask) -> FlaskClient:
+    """The catalog mapped with prices and synced; a browser signed in to the App."""
+    priced(pim)
+    run_sync(pim)
+    browser = app.test_client()
+    PimUser(browser, pim).connect()
+    return browser
+
+
 def test_the_products_page_counts_searches_and_pages_both_ways(
     connected: FakePim, app: Flask
 ) -> None:
-    priced(connected)
-    run_sync(connected)
-    browser = app.test_client()
-    PimUser(browser, connected).connect()
+    browser = synced_with_prices(connected, app)
     html = browser.get("/products").get_data(as_text=True)
     assert 'id="total">54 products<' in html and "USD" in html
     assert re.search(r"<td class=\"price\">\d+\.50 USD</td>", html)  # with its currency
@@ -706,10 +712,7 @@ def test_the_products_page_counts_searches_and_pages_both_ways(
 def test_a_products_page_shows_every_value_its_image_and_a_link_to_the_pim(
     connected: FakePim, app: Flask
 ) -> None:
-    priced(connected)
-    run_sync(connected)
-    browser = app.test_client()
-    PimUser(browser, connected).connect()
+    browser = synced_with_prices(connected, app)
     uuid = sorted(copy_of(connected))[0]
     html = browser.get(f"/products/{uuid}").get_data(as_text=True)
     stored = copy_of(connected)[uuid]
@@ -725,10 +728,7 @@ def test_a_products_page_shows_every_value_its_image_and_a_link_to_the_pim(
 def test_the_connected_page_previews_with_thumbnails_and_the_total(
     connected: FakePim, app: Flask
 ) -> None:
-    priced(connected)
-    run_sync(connected)
-    browser = app.test_client()
-    PimUser(browser, connected).connect()
+    browser = synced_with_prices(connected, app)
     html = browser.get("/").get_data(as_text=True)
     assert html.count('width="40" height="40"') == 5 and "All 54 products" in html
 

@@ -192,10 +192,10 @@ class Deployment:
         current_store.database.close()
 
 
-@pytest.fixture(params=["database", "redis"])
-def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
-    """The App with the broker under test: its own database (the default), or Redis."""
-    env = {
+def deployment_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The settings of the App, its workers and beat: local PIMs allowed, no periodic sync (it
+    would start runs of its own)."""
+    return {
         "TESTING": "1",
         "SECRET_KEY": SECRET_KEY,
         "AKENEO_CLIENT_ID": CLIENT_ID,
@@ -203,8 +203,15 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
         "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
         "AKENEO_PIM_ALLOWED_HOSTS": "127.0.0.1",
         "AKENEO_PIM_ALLOW_HTTP": "1",
-        "AKENEO_SYNC_INTERVAL": "0",  # the periodic sync would start runs of its own
+        "AKENEO_SYNC_INTERVAL": "0",
+        **extra,
     }
+
+
+@pytest.fixture(params=["database", "redis"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    """The App with the broker under test: its own database (the default), or Redis."""
+    env = deployment_env(tmp_path)
     if request.param == "redis":
         server = request.getfixturevalue("redis_server")
         env["CELERY_BROKER_URL"] = server.url
@@ -356,17 +363,7 @@ def test_a_cause_that_appears_mid_sync_stops_the_run_and_says_why(
 def test_a_broker_restart_mid_sync_needs_no_hand_on_the_workers(
     tmp_path: Path, redis_server: Any, pool: str
 ) -> None:
-    env = {
-        "TESTING": "1",
-        "SECRET_KEY": SECRET_KEY,
-        "AKENEO_CLIENT_ID": CLIENT_ID,
-        "AKENEO_CLIENT_SECRET": CLIENT_SECRET,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
-        "AKENEO_PIM_ALLOWED_HOSTS": "127.0.0.1",
-        "AKENEO_PIM_ALLOW_HTTP": "1",
-        "AKENEO_SYNC_INTERVAL": "0",
-        "CELERY_BROKER_URL": redis_server.url,
-    }
+    env = deployment_env(tmp_path, CELERY_BROKER_URL=redis_server.url)
     deployment = Deployment(tmp_path, env, create_app(env))
     try:
         local = deployment.add_pim("1")
