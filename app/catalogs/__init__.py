@@ -8,9 +8,7 @@ says (mapped products). See the README's "Catalogs" section.
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
@@ -20,18 +18,16 @@ from ..cli import add_commands
 from ..errors import AppError
 from ..features import Panel, add_panel, pim_connected, pim_disconnected, require_scopes
 from . import current
-from .catalog import CATALOG_SCOPES, CatalogInfo, ProductCopy
+from .catalog import CATALOG_SCOPES, CatalogInfo, ProductCopy, hash_of, load_schema
 from .cli import catalogs, products
 from .settings import CatalogSettings
 from .signals import catalog_found, schema_changed
 from .store import CatalogStore
 from .views import bp, panel
 
-__all__ = ["catalog_found", "init_app", "schema_changed", "use_copy"]
+__all__ = ["catalog_found", "init_app", "load_schema", "schema_changed", "use_copy", "use_schema"]
 
 log = logging.getLogger(__name__)
-
-SCHEMA_FILE = Path(__file__).with_name("product_schema.json")
 
 
 def init_app(app: Flask) -> None:
@@ -39,7 +35,7 @@ def init_app(app: Flask) -> None:
     settings = CatalogSettings.from_env(app.extensions[core.SETTINGS].env)
     app.extensions[current.SETTINGS] = settings
     app.extensions[current.STORE] = CatalogStore(app.extensions[core.DATABASE].engine)
-    app.extensions[current.SCHEMA] = load_schema()
+    use_schema(app, load_schema())
     require_scopes(app, CATALOG_SCOPES)
     app.register_blueprint(bp)
     add_commands(app, catalogs, products)
@@ -48,15 +44,16 @@ def init_app(app: Flask) -> None:
     pim_disconnected.connect(_forget, sender=app)
 
 
+def use_schema(app: Flask, schema: dict[str, Any]) -> None:
+    """The product mapping schema the App pushes (read from its file at start), and its hash
+    (what tells a PIM's catalog has an older one), computed once."""
+    app.extensions[current.SCHEMA] = schema
+    app.extensions[current.SCHEMA_HASH] = hash_of(schema)
+
+
 def use_copy(app: Flask, copy: ProductCopy) -> None:
     """Read the products pages from a local copy when `copy` has one (the sync feature)."""
     app.extensions[current.COPY] = copy
-
-
-def load_schema(path: Path = SCHEMA_FILE) -> dict[str, Any]:
-    """The App's product mapping schema (kept in the repository, pushed to every PIM)."""
-    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return schema
 
 
 def _find_or_create(app: Flask, *, pim_url: str, **_: Any) -> None:

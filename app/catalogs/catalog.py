@@ -123,6 +123,12 @@ def catalog_path(catalog_id: str, *parts: str) -> str:
     return "/".join((CATALOGS_PATH, quote(catalog_id, safe=""), *parts))
 
 
+def hash_of(schema: dict[str, Any]) -> str:
+    """A schema's fingerprint: the same for the same schema, whatever its keys' order."""
+    canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def load_schema(path: Path = SCHEMA_FILE) -> dict[str, Any]:
     """The App's product mapping schema (kept in the repository, pushed to every PIM)."""
     schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -140,12 +146,12 @@ class AppCatalog:
         schema: dict[str, Any],
         copy: ProductCopy | None = None,
         on_schema_pushed: Callable[[str], None] | None = None,
+        schema_hash: str | None = None,
     ) -> None:
         self.api, self.store, self.name, self.schema = api, store, name, schema
         self.copy = copy
         self.on_schema_pushed = on_schema_pushed  # told when a changed schema reached the PIM
-        canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"))
-        self.schema_hash = hashlib.sha256(canonical.encode()).hexdigest()
+        self.schema_hash = schema_hash or hash_of(schema)
 
     @property
     def pim_url(self) -> str:
@@ -181,27 +187,28 @@ class AppCatalog:
         found = self._named()
         if found is None:
             found = self._create_once()
-        self._push_schema(found.id)
+        self._push_schema(found.id, self.store.schema_hash(self.pim_url))
         self.store.save(self.pim_url, found.id)
         return found
 
-    def push_schema_if_changed(self) -> bool:
-        """Push the App's schema when it changed since it was last pushed (a copier edited
-        `product_schema.json` and restarted); True when it did."""
-        catalog_id = self.store.catalog_id(self.pim_url)
-        if not catalog_id or self.store.schema_hash(self.pim_url) == self.schema_hash:
+    def push_schema_if_changed(self, catalog_id: str | None = None) -> bool:
+        """Push the App's schema to its catalog (`catalog_id`: the known one) when it changed
+        since it was last pushed (a copier edited `product_schema.json` and restarted); True
+        when it did."""
+        catalog_id = catalog_id or self.store.catalog_id(self.pim_url)
+        pushed = self.store.schema_hash(self.pim_url)
+        if not catalog_id or pushed == self.schema_hash:
             return False
-        self._push_schema(catalog_id)
+        self._push_schema(catalog_id, pushed)
         log.info("product schema pushed again pim=%s catalog=%s", self.pim_url, catalog_id)
         return True
 
-    def _push_schema(self, catalog_id: str) -> None:
+    def _push_schema(self, catalog_id: str, pushed_before: str | None) -> None:
         # any 2xx is success: the PIM has answered 200, 201 and 204 here over the years (§1.8)
         path = catalog_path(catalog_id, "mapping-schemas", "product")
         self.api.send("PUT", path, json=self.schema)
-        changed = self.store.schema_hash(self.pim_url) not in (None, self.schema_hash)
         self.store.save_schema_hash(self.pim_url, self.schema_hash)
-        if changed and self.on_schema_pushed:
+        if pushed_before not in (None, self.schema_hash) and self.on_schema_pushed:
             self.on_schema_pushed(self.pim_url)
 
     def _named(self, max_seconds: float | None = None) -> CatalogInfo | None:
@@ -267,13 +274,13 @@ class AppCatalog:
         Finds or creates the catalog when none is known or the PIM no longer has it, so a
         failure at connection time is tried again on the next visit. Errors become a notice.
         """
+        catalog_id = self.store.catalog_id(self.pim_url)
         try:
-            self.push_schema_if_changed()
+            self.push_schema_if_changed(catalog_id)
         except TokenRevoked:
             raise
         except AppError as error:  # pushed on a later visit; the page shows what it can
             log.warning("product schema not pushed pim=%s reason=%s", self.pim_url, error.message)
-        catalog_id = self.store.catalog_id(self.pim_url)
         if catalog_id and self.copy:
             copied = self.copy.page(self.pim_url, catalog_id, query)
             known: CatalogInfo | None = CatalogInfo(catalog_id, self.name, enabled=True)

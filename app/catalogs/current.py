@@ -15,6 +15,7 @@ from .store import CatalogStore
 SETTINGS = "catalogs.settings"
 STORE = "catalogs.store"
 SCHEMA = "catalogs.product_schema"
+SCHEMA_HASH = "catalogs.product_schema_hash"
 COPY = "catalogs.copy"
 
 
@@ -37,7 +38,13 @@ def catalog(pim_url: str) -> AppCatalog:
     """The App's catalog in `pim_url` (its API with the App token, the store, the schema)."""
     copy: ProductCopy | None = current_app.extensions.get(COPY)
     return AppCatalog(
-        current.app_api(pim_url), store(), settings().name, schema(), copy, _schema_pushed
+        current.app_api(pim_url),
+        store(),
+        settings().name,
+        schema(),
+        copy,
+        _schema_pushed,
+        current_app.extensions[SCHEMA_HASH],
     )
 
 

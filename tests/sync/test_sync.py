@@ -21,6 +21,7 @@ from sqlalchemy import text, update
 
 from app import create_app, current
 from app.catalogs import current as catalogs_current
+from app.catalogs import use_schema
 from app.errors import TokenRevoked
 from app.sync import current as sync_current
 from app.sync.status import describe
@@ -740,20 +741,18 @@ def test_a_changed_product_schema_is_pushed_and_everything_read_again(
     browser = app.test_client()
     PimUser(browser, connected).connect()
     puts = [r for r in connected.requests if r.method == "PUT"]
-    schema = app.extensions["catalogs.product_schema"]
-    # the copier adds a field and restarts: the running App reads its file again on start
-    schema["properties"]["weight"] = {"type": "number", "title": "Weight"}
-    try:
-        html = browser.get("/").get_data(as_text=True)
-        assert "product fields changed" in html  # said once, where the user looks
-        pushed = [r for r in connected.requests if r.method == "PUT"][len(puts) :]
-        assert len(pushed) == 1 and "weight" in json.loads(pushed[0].body)["properties"]
-        status = sync_store().status(connected.url)
-        assert status and status.state == "queued" and status.full  # everything read again
-        browser.get("/")
-        assert len([r for r in connected.requests if r.method == "PUT"]) == len(puts) + 1
-    finally:
-        del schema["properties"]["weight"]
+    # the copier adds a field and restarts: the App reads the edited file at start
+    edited = json.loads(json.dumps(app.extensions["catalogs.product_schema"]))
+    edited["properties"]["weight"] = {"type": "number", "title": "Weight"}
+    use_schema(app, edited)
+    html = browser.get("/").get_data(as_text=True)
+    assert "product fields changed" in html  # said once, where the user looks
+    pushed = [r for r in connected.requests if r.method == "PUT"][len(puts) :]
+    assert len(pushed) == 1 and "weight" in json.loads(pushed[0].body)["properties"]
+    status = sync_store().status(connected.url)
+    assert status and status.state == "queued" and status.full  # everything read again
+    browser.get("/")
+    assert len([r for r in connected.requests if r.method == "PUT"]) == len(puts) + 1
 
 
 def test_the_sync_names_the_worker_only_when_none_takes_the_run(connected: FakePim) -> None:
