@@ -92,7 +92,8 @@ class PasswordGrants:
     def forget(self, pim_url: str) -> None:
         """Delete the tokens of every API connection to `pim_url`."""
         with self.engine.begin() as db:
-            db.execute(delete(_grants).where(_grants.c.key.startswith(f"{pim_url}|")))
+            of_pim = _grants.c.key.startswith(f"{pim_url}|", autoescape=True)  # `_` is no wildcard
+            db.execute(delete(_grants).where(of_pim))
 
     def rotate(self) -> int:
         """Re-encrypt every stored token with the first key; how many rows were rewritten."""

@@ -257,9 +257,15 @@ class Store:
 
     def is_connected(self, pim_url: str) -> bool:
         """True when a connection to `pim_url` is stored (revoked or not); nothing decrypted."""
+        return self.is_revoked(pim_url) is not None
+
+    def is_revoked(self, pim_url: str) -> bool | None:
+        """Whether the PIM revoked the App's token; None when no connection to it is stored.
+        Nothing is decrypted: for pages that only need to know."""
         with self.engine.connect() as db:
-            query = select(_connections.c.id).where(_connections.c.pim_url == pim_url)
-            return db.execute(query).first() is not None
+            query = select(_connections.c.revoked_at).where(_connections.c.pim_url == pim_url)
+            row = db.execute(query).first()
+        return None if row is None else row.revoked_at is not None
 
     def connection(self, pim_url: str) -> Connection | None:
         """The connection to `pim_url`, token decrypted, or None."""

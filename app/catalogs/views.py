@@ -128,5 +128,4 @@ def _signed_in_pim() -> str | None:
     """The PIM of this browser's session; None when there is none, or when the App was
     disconnected there (the home page says so, and offers to reconnect)."""
     pim_url = core.flow().connected_pim(session)
-    connection = core.store().connection(pim_url) if pim_url else None
-    return pim_url if connection is not None and not connection.revoked else None
+    return pim_url if pim_url and core.store().is_revoked(pim_url) is False else None

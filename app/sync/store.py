@@ -113,8 +113,10 @@ class SyncStore:
         if row is None:
             return None
         values = {f.name: row._mapping[f.name] for f in fields(SyncStatus) if f.name != "held"}
-        with self.engine.connect() as db:
-            held = copy.count(db, pim_url, row.last_catalog_id) if row.last_catalog_id else 0
+        held = 0
+        if row.state == FINISHED and row.last_catalog_id:  # only a finished run's line says it:
+            with self.engine.connect() as db:  # no count at each poll of a running one
+                held = copy.count(db, pim_url, row.last_catalog_id)
         return SyncStatus(**values, held=held)
 
     def products(
