@@ -23,17 +23,21 @@ list that never ends. The Listing then says why it stopped (`cut`) and where it 
 
 from __future__ import annotations
 
+import contextvars
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit
 
 from .akeneo import SCOPES_UPDATE_PATH, AkeneoClient
 from .errors import PimError, TokenRevoked
 from .pim_response import PimResponse
 from .tokens import TokenSource
+
+T = TypeVar("T")
 
 COLLECTION_TYPE = "application/vnd.akeneo.collection+json"
 MAX_BATCH = 100  # items per list upsert: Akeneo answers 413 beyond
@@ -346,3 +350,25 @@ class Listing:
         if f"{target.scheme}://{target.netloc}" != self.api.pim_url:
             raise PimError("The PIM's next page points to another host.", pim_url=self.api.pim_url)
         return f"{target.path}?{target.query}" if target.query else target.path
+
+
+def read_ahead(pages: Iterator[T]) -> Iterator[T]:
+    """The pages of `pages`, the next one read (in a thread) while the caller works on this one:
+    a caller that saves each page waits on the PIM or on its database, not on both in turn.
+
+    One request at a time still: the next page is asked for only once the last one is in. The
+    thread runs in a copy of the caller's context (its Flask app context included). A caller that
+    stops early waits for the page in flight, which is then thrown away.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader:
+
+        def next_page() -> T | None:
+            return next(pages, None)
+
+        def ask() -> Future[T | None]:
+            return reader.submit(contextvars.copy_context().run, next_page)
+
+        coming = ask()
+        while (page := coming.result()) is not None:
+            coming = ask()
+            yield page

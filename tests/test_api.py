@@ -17,7 +17,7 @@ import responses
 from flask import Flask
 
 from app import create_app, current
-from app.api import COLLECTION_TYPE, PimApi
+from app.api import COLLECTION_TYPE, PimApi, read_ahead
 from app.errors import PimError, PimHttpError
 from devpim.products import Catalog
 from tests.pims import FakePim, PimUser, app_config, make_pim, plug
@@ -329,3 +329,34 @@ def test_the_cli_prints_every_item_writes_and_upserts(tmp_path: Path, big_pim: F
 
     code, output = run(f"{PRODUCTS}/{Catalog.seed_uuid(1)}", "--method", "DELETE")
     assert (code, output) == (0, "204\n")
+
+
+def test_read_ahead_asks_for_the_next_page_while_the_caller_works_on_this_one() -> None:
+    from flask import current_app
+
+    asked: list[int] = []
+    app = Flask("read-ahead")
+
+    def pages() -> Iterator[int]:
+        for number in range(3):
+            asked.append(number)
+            assert current_app.name == "read-ahead"  # the caller's app context, in the thread
+            yield number
+
+    with app.app_context():
+        reader = read_ahead(pages())
+        assert next(reader) == 0
+        time.sleep(0.05)
+        assert asked == [0, 1]  # page 1 was asked for while the caller held page 0
+        assert list(reader) == [1, 2]
+
+
+def test_read_ahead_raises_the_pages_error_to_the_caller() -> None:
+    def pages() -> Iterator[int]:
+        yield 1
+        raise PimError("The PIM's next page points to another host.")
+
+    reader = read_ahead(pages())
+    assert next(reader) == 1
+    with pytest.raises(PimError, match="another host"):
+        next(reader)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from ..api import ListUnavailable, PimApi
+from ..api import ListUnavailable, PimApi, read_ahead
 from ..catalogs.catalog import catalog_path, explain, explain_unusable
 from ..errors import AppError, PimError, PimHttpError, TokenRevoked
 from .status import FAILED, STOPPED
@@ -134,7 +134,6 @@ def _end(store: SyncStore, run: Run, state: str, message: str) -> StepResult:
 
 
 def _read(store: SyncStore, api: PimApi, run: Run, deadline: float) -> StepResult:
-    # every call of the step (max_seconds), its retries and waits included, ends in time
     # every call of the step, its retries and waits included, ends by this time
     if run.phase in ("uuids", "recheck"):
         path = catalog_path(run.catalog_id, "product-uuids")
@@ -143,7 +142,7 @@ def _read(store: SyncStore, api: PimApi, run: Run, deadline: float) -> StepResul
             if run.cursor
             else api.items(path, limit=UUIDS_PER_PAGE, of=str, max_seconds=STEP_DEADLINE)
         )
-        for page in listing.pages():
+        for page in read_ahead(listing.pages()):
             store.save_uuids(run, page.items, page.next_path)
             if page.next_path and time.monotonic() > deadline:
                 return StepResult(Outcome.MORE, run.token)
@@ -158,7 +157,7 @@ def _read(store: SyncStore, api: PimApi, run: Run, deadline: float) -> StepResul
             params = {"updated_after": _atom(run.since)} if run.since else {}
             path = catalog_path(run.catalog_id, "mapped-products")
             listing = api.items(path, params, limit=PRODUCTS_PER_PAGE, max_seconds=STEP_DEADLINE)
-        for page in listing.pages():
+        for page in read_ahead(listing.pages()):  # the next page comes while this one is saved
             _check_products(page.items, api.pim_url)
             store.save_products(run, page.items, page.next_path)
             if page.next_path and time.monotonic() > deadline:
