@@ -28,7 +28,8 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit
 
@@ -262,6 +263,8 @@ class Page:
 
     items: list[Any]
     next_path: str | None
+    #: when the page was asked for: the PIM answered with its data as of then, or later
+    asked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class Listing:
@@ -318,9 +321,10 @@ class Listing:
                     pim_url=self.api.pim_url,
                 )
             seen.add(self.next_path)
+            asked_at = datetime.now(UTC)
             body = self.api.get(self.next_path, deadline=deadline)
             pages += 1
-            page = self._read_page(body)
+            page = replace(self._read_page(body), asked_at=asked_at)
             self.next_path = page.next_path
             yield page
 

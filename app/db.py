@@ -80,12 +80,15 @@ def upsert_statement(
     columns: Sequence[str],
     returning: Sequence[str] = (),
     keep_when: Mapping[str, Any] | None = None,
+    newer_wins: str | None = None,
 ) -> Any:
     """INSERT … ON CONFLICT (`key`) DO UPDATE SET `columns`: one statement, race-free, that SQLite
     and PostgreSQL both understand. Build it once and execute it with the row(s) as parameters.
 
     `keep_when` maps a column to a condition on the stored row: while it holds, the column keeps
-    its stored value."""
+    its stored value. With `newer_wins` (a column, a moment), a stored row whose value there is
+    later than the new row's keeps every column: the last one read wins, whatever order the
+    writes come in."""
     if dialect == "postgresql":
         statement: Any = postgresql.insert(table)
     elif dialect == "sqlite":
@@ -93,7 +96,11 @@ def upsert_statement(
     else:
         raise ConfigError(f"The App's upserts need SQLite or PostgreSQL, not {dialect}.")
     changed = {name: statement.excluded[name] for name in columns if name not in key}
-    for name, condition in (keep_when or {}).items():
+    conditions = dict(keep_when or {})
+    if newer_wins:
+        stored_is_newer = table.c[newer_wins] > statement.excluded[newer_wins]
+        conditions.update({name: stored_is_newer for name in changed})
+    for name, condition in conditions.items():
         changed[name] = case((condition, table.c[name]), else_=statement.excluded[name])
     if changed:
         statement = statement.on_conflict_do_update(index_elements=list(key), set_=changed)

@@ -16,14 +16,15 @@ from ..catalogs.catalog import CatalogInfo
 from ..cli import add_commands
 from ..features import Panel, add_panel, pim_disconnected
 from . import current
+from .changes import Changes
 from .cli import sync
 from .reader import CopyReader
 from .settings import SyncSettings
 from .store import SyncStore
-from .tasks import celery_init_app, queue_sync
+from .tasks import QueueDown, celery_init_app, queue_changes, queue_sync
 from .views import bp, panel
 
-__all__ = ["init_app"]
+__all__ = ["QueueDown", "init_app", "queue_changes"]
 
 
 def init_app(app: Flask) -> None:
@@ -32,6 +33,7 @@ def init_app(app: Flask) -> None:
     store = SyncStore(app.extensions[core.DATABASE].engine)
     app.extensions[current.SETTINGS] = settings
     app.extensions[current.STORE] = store
+    app.extensions[current.CHANGES] = Changes(store.engine)
     celery_init_app(app, settings)
     use_copy(app, CopyReader(store))
     app.register_blueprint(bp)
@@ -54,3 +56,4 @@ def _read_everything(app: Flask, *, pim_url: str, **_: Any) -> None:
 def _forget(app: Flask, *, pim_url: str, forgotten: bool, **_: Any) -> None:
     if forgotten:  # a revoked PIM keeps its copy until it is connected again or forgotten
         current.store().forget(pim_url)
+        current.changes().forget(pim_url)

@@ -5,7 +5,13 @@
   hold: a product outside it is never stored, and a product of the copy missing from it is
   removed at the end, after a second reading agrees);
 - `sync_pages`: the pages the run has read (a list that loops is noticed at once);
-- `sync_skipped`: the products the run could not store, and why.
+- `sync_skipped`: the products the run could not store, and why;
+- `sync_removed`: when a product was found gone (a deletion event, a read that found it out of
+  the selection): a page read before then never brings it back.
+
+Every product row carries when it was read (`synced_at`, the moment its page or its own read was
+asked for): a write of an older reading never replaces a newer one. So single products read
+again on an event (`changes.py`) and a run reading every page never race into a wrong copy.
 
 The functions take the transaction (`db`) of the step that calls them: a page is written with its
 cursor, or not at all.
@@ -16,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Index, String, Text, cast, delete, exists, func, or_, select
@@ -75,10 +81,21 @@ class SkippedRow(Base):
     reason: Mapped[str] = mapped_column(String(200))
 
 
-_products, _selection, _pages, _skipped = (
+class RemovedRow(Base):
+    """A product the App found gone from the catalog, and when."""
+
+    __tablename__ = "sync_removed"
+
+    pim_url: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    removed_at: Mapped[datetime]
+
+
+_products, _selection, _pages, _skipped, _removed = (
     Base.metadata.tables[row.__tablename__]
-    for row in (SyncedProductRow, SelectionRow, PageRow, SkippedRow)
+    for row in (SyncedProductRow, SelectionRow, PageRow, SkippedRow, RemovedRow)
 )
+KEEP_REMOVALS = timedelta(days=1)  # far longer than a page waits between its read and its save
 _RUN_TABLES = (_selection, _pages, _skipped)
 
 
@@ -127,6 +144,45 @@ def product_rows(
             "synced_at": at,
         }
     return list(rows.values()), skipped
+
+
+def removed_since(db: Connection, pim_url: str, uuids: Sequence[str], moment: datetime) -> set[str]:
+    """Those of `uuids` found gone after `moment` (a page read before must not store them)."""
+    found: set[str] = set()
+    for chunk in _chunks(uuids):
+        query = select(_removed.c.uuid).where(
+            _removed.c.pim_url == pim_url,
+            _removed.c.uuid.in_(chunk),
+            _removed.c.removed_at > moment,
+        )
+        found.update(db.execute(query).scalars())
+    return found
+
+
+def remove(db: Connection, pim_url: str, uuid: str, moment: datetime) -> None:
+    """The product is gone from the catalog as of `moment`: drop it from the copy (unless it was
+    read later) and from the run's selection, and remember when."""
+    db.execute(
+        delete(_products).where(
+            _products.c.pim_url == pim_url,
+            _products.c.uuid == uuid,
+            _products.c.synced_at <= moment,
+        )
+    )
+    db.execute(delete(_selection).where(_selection.c.pim_url == pim_url, _selection.c.uuid == uuid))
+    statement = upsert_statement(
+        db.dialect.name,
+        _removed,
+        key=("pim_url", "uuid"),
+        columns=("pim_url", "uuid", "removed_at"),
+        newer_wins="removed_at",
+    )
+    db.execute(statement, {"pim_url": pim_url, "uuid": uuid, "removed_at": moment})
+
+
+def trim_removals(db: Connection, before: datetime) -> None:
+    """Forget removals older than `before` (no page in flight is that old)."""
+    db.execute(delete(_removed).where(_removed.c.removed_at < before))
 
 
 def products(
@@ -276,6 +332,7 @@ def forget(db: Connection, pim_url: str) -> None:
     """Delete the PIM's copy and what its run knew."""
     clear_run(db, pim_url)
     db.execute(delete(_products).where(_products.c.pim_url == pim_url))
+    db.execute(delete(_removed).where(_removed.c.pim_url == pim_url))
 
 
 def _listed(pim_url: str) -> Any:

@@ -159,7 +159,7 @@ def _read(store: SyncStore, api: PimApi, run: Run, deadline: float) -> StepResul
             listing = api.items(path, params, limit=PRODUCTS_PER_PAGE, max_seconds=STEP_DEADLINE)
         for page in read_ahead(listing.pages()):  # the next page comes while this one is saved
             _check_products(page.items, api.pim_url)
-            store.save_products(run, page.items, page.next_path)
+            store.save_products(run, page.items, page.next_path, page.asked_at)
             if page.next_path and time.monotonic() > deadline:
                 return StepResult(Outcome.MORE, run.token)
         if listing.cut:

@@ -102,6 +102,7 @@ class SyncStore:
             SyncedProductRow.__table__,  # type: ignore[arg-type]
             key=("pim_url", "catalog_id", "uuid"),
             columns=("pim_url", "catalog_id", "uuid", "data", "seen_run", "synced_at"),
+            newer_wins="synced_at",  # a product read again on an event, after this page
         )
 
     # -- what pages ask -------------------------------------------------------------------------
@@ -131,6 +132,29 @@ class SyncStore:
         with self.engine.begin() as db:
             copy.forget(db, pim_url)
             db.execute(delete(SyncRow).where(SyncRow.pim_url == pim_url))
+
+    # -- single products (events, actions) ------------------------------------------------------
+
+    def put_product(
+        self, pim_url: str, catalog_id: str, product: Mapping[str, Any], read_at: datetime
+    ) -> bool:
+        """Store one product of the catalog read at `read_at` (unless a later reading is stored);
+        False when it cannot be stored (see product_rows). It joins the selection of a run in
+        progress, so that the run does not drop it as gone."""
+        rows, _ = product_rows([product], pim_url, catalog_id, "change", read_at)
+        if not rows:
+            return False
+        with self.engine.begin() as db:
+            if copy.removed_since(db, pim_url, [rows[0]["uuid"]], read_at):
+                return True  # found gone after this reading: it stays gone
+            db.execute(self._save_product, rows)
+            copy.select_uuids(db, pim_url, [rows[0]["uuid"]])
+        return True
+
+    def drop_product(self, pim_url: str, uuid: str, moment: datetime) -> None:
+        """The product left the catalog (deleted, or out of the selection) as of `moment`."""
+        with self.engine.begin() as db:
+            copy.remove(db, pim_url, uuid, moment)
 
     # -- starting a run -------------------------------------------------------------------------
 
@@ -273,15 +297,22 @@ class SyncStore:
             self._guarded(db, run, **values)
 
     def save_products(
-        self, run: Run, products: Iterable[Mapping[str, Any]], cursor: str | None
+        self,
+        run: Run,
+        products: Iterable[Mapping[str, Any]],
+        cursor: str | None,
+        read_at: datetime | None = None,
     ) -> int:
-        """One page of mapped products: store those the selection listed (one row each), skip
-        (and remember) those the database cannot hold, save the cursor; how many were stored."""
-        rows, skipped = product_rows(products, run.pim_url, run.catalog_id, run.run_id, now())
+        """One page of mapped products, asked for at `read_at`: store those the selection listed
+        (one row each) unless found gone since, skip (and remember) those the database cannot
+        hold, save the cursor; how many were stored."""
+        read_at = read_at or now()
+        rows, skipped = product_rows(products, run.pim_url, run.catalog_id, run.run_id, read_at)
         with self.engine.begin() as db:
             self._check_cursor(db, run, cursor)
             listed = copy.selected(db, run.pim_url, [row["uuid"] for row in rows] + list(skipped))
-            rows = [row for row in rows if row["uuid"] in listed]
+            gone = copy.removed_since(db, run.pim_url, list(listed), read_at)
+            rows = [row for row in rows if row["uuid"] in listed and row["uuid"] not in gone]
             state = db.execute(select(SyncRow.done, SyncRow.total).where(_run_row(run))).one()
             if state.done + len(rows) > state.total + SLACK:
                 raise PageRefused(
@@ -318,6 +349,7 @@ class SyncStore:
             removed = copy.remove_unselected(db, run.pim_url, run.catalog_id)
             skipped = copy.skipped_message(db, run.pim_url)
             copy.clear_run(db, run.pim_url)
+            copy.trim_removals(db, moment - copy.KEEP_REMOVALS)
             started = r["started_at"] or moment
             self._guarded(
                 db,

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, SADeprecationWarning
 from .. import current as core
 from ..catalogs import current as catalogs
 from ..errors import AppError
-from . import current
+from . import changes, current
 from .settings import SyncSettings
 from .steps import Outcome, StepResult, request_sync, requeue_stalled, step
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", "The ``noload`` loader strategy", SADeprecationWarning)
 
 STEP = "app.sync.tasks.sync_step"
+APPLY = "app.sync.tasks.apply_changes"
 SYNC_ALL = "app.sync.tasks.sync_all"
 SWEEP = "app.sync.tasks.sweep"
 SWEEP_SECONDS = 15.0
@@ -55,6 +56,7 @@ def celery_init_app(app: Flask, settings: SyncSettings) -> Celery:
     database_url = app.extensions[core.SETTINGS].database_url
     celery.conf.update(celery_config(settings, database_url, app.instance_path))
     celery.task(name=STEP)(sync_step)
+    celery.task(name=APPLY)(apply_changes)
     celery.task(name=SYNC_ALL)(sync_all)
     celery.task(name=SWEEP)(sweep)
     app.extensions[current.CELERY] = celery
@@ -137,6 +139,42 @@ def sync_step(pim_url: str, run_id: str, token: str | None = None) -> str:
     return result.outcome
 
 
+class QueueDown(Exception):
+    """The broker does not answer, or too many changes wait: the caller asks to come back."""
+
+
+def queue_changes(pim_url: str, products: dict[str, bool]) -> None:
+    """Have the sync's workers read these products again, or drop them ({uuid: deleted}), within
+    seconds. Noted in the database first: once this returns, nothing is lost (a job lost on the
+    way is queued again by the sweep). QueueDown when that cannot be promised now."""
+    try:
+        first = current.changes().note(pim_url, products)
+    except changes.TooManyWaiting:
+        raise QueueDown(f"Over {changes.MAX_WAITING} product changes wait for {pim_url}.") from None
+    if first:
+        try:
+            current.celery().send_task(APPLY, args=[pim_url], retry=False)
+        except BrokerDown:
+            log.warning("changes not queued pim=%s: the broker does not answer", pim_url)
+            raise QueueDown("The job queue does not answer.") from None
+
+
+def apply_changes(pim_url: str) -> int:
+    """A job: read again (or drop) the PIM's waiting products; queue the next job if more wait."""
+    catalog_id = catalogs.store().catalog_id(pim_url)
+    connection = core.store().connection(pim_url)
+    if connection is None or connection.revoked:
+        current.changes().forget(pim_url)  # nothing can be read there: the next connect syncs
+        return 0
+    applied, more = changes.apply(
+        current.changes(), current.store(), core.app_api(pim_url), catalog_id
+    )
+    log.info("changes applied pim=%s count=%d more=%s", pim_url, applied, more)
+    if more:
+        current.celery().send_task(APPLY, args=[pim_url], countdown=5)
+    return applied
+
+
 def sync_all() -> int:
     """The periodic job: an incremental sync of every connected PIM's catalog (a full one
     where the App's product schema changed since it was pushed: it pushes it first)."""
@@ -154,8 +192,11 @@ def sync_all() -> int:
 
 
 def sweep() -> int:
-    """Every 15 s: queue again the runs nobody holds; trim the SQL broker's delivered messages."""
+    """Every 15 s: queue again the runs and the changes nobody holds; trim the SQL broker's
+    delivered messages."""
     count = requeue_stalled(current.store(), enqueue)
+    for pim_url in current.changes().waiting_pims():
+        current.celery().send_task(APPLY, args=[pim_url])
     if current.settings().broker_url is None:
         with core.database().engine.begin() as db:
             # kombu stamps messages with the local time, without a zone

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,32 +28,12 @@ from app.sync.steps import step
 from app.sync.store import LeaseLost, SyncRow, SyncStore
 from devpim.catalogs import AppCatalog, selected
 from devpim.products import Catalog
-from tests.catalogs.pim_catalogs import catalogs_of, configure, the_catalog
+from tests.catalogs.pim_catalogs import catalogs_of, the_catalog
 from tests.pims import FakePim, PimUser, app_config, form_token
 
+from .conftest import enable
+
 MAPPED = "mapped-products"
-
-
-@pytest.fixture
-def app(tmp_path: Path, waits: list[float]) -> Flask:
-    app = create_app(app_config(tmp_path))
-    app.extensions["akeneo_client"].sleep = waits.append  # retries recorded, not slept
-    return app
-
-
-@pytest.fixture
-def connected(app: Flask, pim: FakePim) -> Iterator[FakePim]:
-    """The App connected to `pim`, its catalog enabled with 54 of 60 products (enabled ones)."""
-    PimUser(app.test_client(), pim).connect()
-    enable(pim)
-    with app.app_context():
-        yield pim
-
-
-def enable(pim: FakePim, **extra: Any) -> None:
-    """The PIM user enables the catalog: enabled products, titles from their English names."""
-    form = {"catalog_enabled": "on", "enabled_only": "on", "source-title": "name"}
-    configure(pim, **{**form, "locale-title": "en_US", **extra})
 
 
 def products_of(pim: FakePim) -> Catalog:
