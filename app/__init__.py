@@ -18,6 +18,7 @@ from .cli import register_cli
 from .config import Settings
 from .db import Database, Encryption
 from .errors import register_error_handlers
+from .events import init_app as init_events
 from .flow import Flow
 from .identity import IdTokenVerifier
 from .logs import configure_logging, record_pim_time, register_request_ids, register_server_timing
@@ -65,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # the features: delete a line (with app/<feature>/ and tests/<feature>/) to drop one
     init_catalogs(app)  # the App's catalog in each PIM: /products, /media
     init_sync(app)  # a copy of each catalog, kept by Celery workers: /sync
+    init_events(app)  # product changes pushed by the Event Platform: /events
 
     # what the features added to: their tables, the scopes they asked for
     database.create_schema()

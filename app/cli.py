@@ -15,7 +15,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from . import current, signals
+from . import current
 from .api import PimApi
 from .errors import AppError
 from .pim_url import PimUrlPolicy, normalise
@@ -224,10 +224,8 @@ def forget(pim_url: str) -> None:
     """Delete the stored connection to PIM_URL (the PIM keeps its side: disconnect it there)."""
     # normalised as /activate does, with no host policy: a PIM no longer allowed can be forgotten
     origin = one_line(lambda: normalise(pim_url, allow_http=True).origin)
-    if not current.store().forget(origin):
+    if not current.forget(origin):  # the features drop what they keep of it, then the core
         raise click.ClickException(f"No connection to {origin} is stored.")
-    current.store().close_sessions_of(origin)
-    signals.disconnected(origin, forgotten=True)  # the features drop what they keep of it
     click.echo(f"Forgot the connection to {origin} and what the App kept of it.")
 
 

@@ -55,3 +55,15 @@ def app_api(pim_url: str) -> PimApi:
 
 def _revoked(pim_url: str) -> None:
     signals.disconnected(pim_url, forgotten=False)
+
+
+def forget(pim_url: str) -> bool:
+    """Forget `pim_url` entirely (`akeneo forget`, or the PIM said the App was deleted there):
+    the features first (they may still use the token to undo what they made there), then the
+    connection, its users and sessions. False when no connection to it is stored."""
+    if store().connection(pim_url) is None:
+        return False
+    signals.disconnected(pim_url, forgotten=True)
+    store().forget(pim_url)
+    store().close_sessions_of(pim_url)
+    return True

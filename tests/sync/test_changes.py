@@ -15,6 +15,7 @@ from app.catalogs import current as catalogs_current
 from app.sync import QueueDown, queue_changes, tasks
 from app.sync import current as sync_current
 from app.sync.changes import MAX_WAITING, ChangeRow
+from app.sync.tasks import APPLY
 from devpim.products import Catalog
 from tests.pims import FakePim
 
@@ -146,11 +147,11 @@ def test_changes_noted_while_the_broker_is_down_are_applied_once_it_is_back(
     assert sync_current.changes().count(connected.url) == 1  # kept: nothing is lost
 
     tasks.declare_queue(sync_current.celery())  # as a worker does when it starts
-    assert tasks.sweep() == 0 and queued_jobs() == []  # noticed just now: its job may come
+    assert tasks.sweep() == 0 and queued_jobs(APPLY) == []  # noticed just now: its job may come
     with current.database().engine.begin() as db:  # half a minute later, no job took it
         db.execute(update(ChangeRow).values(noticed_at=datetime.now(UTC) - timedelta(minutes=1)))
     tasks.sweep()
-    assert queued_jobs() == [[connected.url]]
+    assert queued_jobs(APPLY) == [[connected.url]]
     tasks.apply_changes(connected.url)
     assert copy_of(connected)[uuid]["title"] == "After the outage"
 

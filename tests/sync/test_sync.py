@@ -26,6 +26,7 @@ from app.sync import current as sync_current
 from app.sync.status import describe
 from app.sync.steps import step
 from app.sync.store import LeaseLost, SyncRow, SyncStore
+from app.sync.tasks import STEP
 from devpim.catalogs import AppCatalog, selected
 from devpim.products import Catalog
 from tests.catalogs.pim_catalogs import catalogs_of, the_catalog
@@ -347,24 +348,27 @@ def test_the_status_endpoint_needs_a_signed_in_browser(app: Flask) -> None:
 
 
 def run_queued_jobs(pim: FakePim) -> None:
-    """Play the jobs the App queued on its broker (the SQL transport, in the App's database)."""
+    """Play the sync job the App queued on its broker (the SQL transport, in the App's database);
+    the other features' jobs are dropped."""
     status = sync_store().status(pim.url)
     assert status and status.state == "queued"
+    (args,) = queued_jobs()
     with current.database().engine.begin() as db:
-        (payload,) = db.execute(text("SELECT payload FROM kombu_message")).scalars()
         db.execute(text("DELETE FROM kombu_message"))
-    args, _kwargs, _embed = json.loads(base64.b64decode(json.loads(payload)["body"]))
     play(*args)
 
 
 # -- the periodic jobs ----------------------------------------------------------------------------
 
 
-def queued_jobs() -> list[list[Any]]:
-    """The arguments of the jobs waiting on the App's broker (the SQL transport)."""
+def queued_jobs(task: str = STEP) -> list[list[Any]]:
+    """The arguments of the `task` jobs waiting on the App's broker (the SQL transport)."""
     with current.database().engine.begin() as db:
         payloads = db.execute(text("SELECT payload FROM kombu_message WHERE visible")).scalars()
-        return [json.loads(base64.b64decode(json.loads(p)["body"]))[0] for p in payloads]
+        messages = [json.loads(p) for p in payloads]
+    return [
+        json.loads(base64.b64decode(m["body"]))[0] for m in messages if m["headers"]["task"] == task
+    ]
 
 
 def test_the_sweep_queues_a_stalled_run_again_and_trims_delivered_messages(

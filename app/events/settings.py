@@ -1,0 +1,52 @@
+"""The events feature's settings, read from the App's environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..config import text
+from ..errors import ConfigError
+
+#: the environment variables this feature reads
+NAMES = ("AKENEO_EVENT_PLATFORM_URL", "AKENEO_PUBLIC_URL")
+DEFAULT_PLATFORM_URL = "https://event.prd.sdk.akeneo.cloud/api/v1"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """Where the Event Platform's management API is, and where it must deliver to the App."""
+
+    platform_url: str = DEFAULT_PLATFORM_URL
+    #: the App's public https base (https://my-app.example.com); None: the one the PIM reached
+    #: the callback on
+    public_url: str | None = None
+
+    @property
+    def local_platform(self) -> bool:
+        """A platform on this machine (the local PIM's): it delivers to http:// on loopback."""
+        return urlsplit(self.platform_url).hostname in LOOPBACK
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, Any]) -> EventSettings:
+        """From the App's raw settings; ConfigError with a sentence when one is wrong."""
+        platform_url = (text(env, "AKENEO_EVENT_PLATFORM_URL") or DEFAULT_PLATFORM_URL).rstrip("/")
+        parts = urlsplit(platform_url)
+        local = parts.hostname in LOOPBACK
+        if parts.scheme != "https" and not (local and parts.scheme == "http"):
+            raise ConfigError(
+                "AKENEO_EVENT_PLATFORM_URL must be an https:// URL (http:// only on this machine), "
+                f"not {platform_url!r}."
+            )
+        public_url = text(env, "AKENEO_PUBLIC_URL")
+        if public_url:
+            public_url = public_url.rstrip("/")
+            if urlsplit(public_url).scheme != "https" and not local:
+                raise ConfigError(
+                    "AKENEO_PUBLIC_URL must be the App's https:// address (the Event Platform "
+                    f"delivers to https only), not {public_url!r}."
+                )
+        return cls(platform_url=platform_url, public_url=public_url)

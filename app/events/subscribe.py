@@ -1,0 +1,202 @@
+"""Subscribing the App to a PIM's events, and undoing it: find what exists, make what is missing.
+
+Run by a worker after a connection (subscribe), by `akeneo rotate-event-secret` (rotate) and
+when the App forgets a PIM (unsubscribe). The platform's answers become what the connected page
+says: live, unavailable (and why), suspended, or failed (the platform did not answer).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from ..akeneo import AkeneoClient
+from ..errors import AppError, PimHttpError
+from .platform import EVENTS, EventPlatform
+from .settings import EventSettings
+from .store import ACTIVE, FAILED, REVOKED, SUSPENDED, UNAVAILABLE, EventStore, Subscription
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/events"
+NOTIFICATIONS_PATH = "/events/notifications"
+SUBSCRIBER_NAME = "akeneo-flask-app"  # how the App finds its subscriber again
+TECHNICAL_EMAIL = "events@example.com"  # required by the platform; notices come by webhook
+
+NOT_ALLOWED = (
+    "The PIM does not let the App subscribe to its events. In the PIM, open Connect > Connected "
+    "apps > this App > Connection settings, tick the Event Platform permission, then press "
+    "Subscribe again here. (Community Edition and PaaS PIMs have no Event Platform: the sync "
+    "keeps the copy, every 15 minutes.)"
+)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)  # 43 characters: within the platform's 16 to 256
+
+
+def webhook_base(settings: EventSettings, callback_root: str | None) -> str | None:
+    """The App's public base for the platform: the setting, else the one the callback came on
+    (https, or http on this machine with the local PIM's platform); None when there is none."""
+    base = settings.public_url or (callback_root or "").rstrip("/")
+    if not base:
+        return None
+    if base.startswith("https://") or settings.local_platform:
+        return base
+    return None
+
+
+def subscribe(
+    store: EventStore,
+    client: AkeneoClient,
+    settings: EventSettings,
+    pim_url: str,
+    token: str,
+    base: str | None,
+) -> str:
+    """Make sure the PIM delivers the copy's events to the App; the state it ends in."""
+    if base is None:
+        reason = (
+            "The Event Platform delivers to https only: open the App through its https address "
+            "(ngrok) when you connect it, or set AKENEO_PUBLIC_URL."
+        )
+        store.set_state(pim_url, UNAVAILABLE, reason)
+        return UNAVAILABLE
+    platform = EventPlatform(client, settings.platform_url, pim_url, token)
+    known = store.subscription(pim_url)
+    try:
+        return _subscribe(store, platform, known, pim_url, base)
+    except PimHttpError as error:
+        if error.pim_status in (401, 403, 404):
+            log.warning("events unavailable pim=%s status=%s", pim_url, error.pim_status)
+            store.set_state(pim_url, UNAVAILABLE, NOT_ALLOWED)
+            return UNAVAILABLE
+        store.set_state(pim_url, FAILED, f"The Event Platform refused: {error.message}")
+        return FAILED
+    except AppError as error:
+        store.set_state(pim_url, FAILED, f"{error.message} Connect again to retry.")
+        return FAILED
+
+
+def _subscribe(
+    store: EventStore, platform: EventPlatform, known: Subscription | None, pim_url: str, base: str
+) -> str:
+    notification_secret = new_secret()
+    notifications = {
+        "technical_email": TECHNICAL_EMAIL,
+        "notification_channels": ["webhook"],
+        "notification_webhook_url": base + NOTIFICATIONS_PATH,
+        "notification_webhook_secret": notification_secret,
+    }
+    mine = [s for s in platform.subscribers() if s.get("name") == SUBSCRIBER_NAME]
+    live = [s for s in mine if s.get("status", ACTIVE) == ACTIVE]
+    for stale in (s for s in mine if s not in live[:1]):  # revoked ones, and any twin
+        platform.delete_subscriber(str(stale["id"]))
+    if live:
+        subscriber_id = str(live[0]["id"])
+        # the secret is never given back: the App sets a new one it knows
+        platform.update_subscriber(subscriber_id, {"contact": notifications})
+    else:
+        body = {"name": SUBSCRIBER_NAME, "contact": notifications}
+        subscriber_id = platform.create_subscriber(body)["id"]
+
+    url = base + WEBHOOK_PATH
+    secrets_now = known.secrets if known and known.secrets else (new_secret(),)
+    config = {"url": url, "secret": _secret_config(secrets_now)}
+    found = [s for s in platform.subscriptions(subscriber_id) if s.get("type") == "https"]
+    ours = next((s for s in found if _url_of(s) == url), found[0] if found else None)
+    for other in found:
+        if other is not ours:
+            platform.delete_subscription(subscriber_id, str(other["id"]))
+    if ours is not None and ours.get("status") in (REVOKED, SUSPENDED, "deleted"):
+        # made again: a suspended subscription lost its events anyway, and a new one delivers
+        platform.delete_subscription(subscriber_id, str(ours["id"]))
+        ours = None
+    if ours is None:
+        subscription_id = platform.create_subscription(
+            subscriber_id,
+            {"source": "pim", "subject": platform.pim_url, "events": list(EVENTS)}
+            | {"type": "https", "config": config},
+        )["id"]
+    else:
+        subscription_id = str(ours["id"])
+        # the App's address may have changed (a new ngrok URL), and only it knows its secrets
+        platform.update_subscription(
+            subscriber_id, subscription_id, {"events": list(EVENTS), "config": config}
+        )
+    store.save(
+        pim_url,
+        subscriber_id=subscriber_id,
+        subscription_id=subscription_id,
+        webhook_url=url,
+        secrets=secrets_now,
+        notification_secret=notification_secret,
+    )
+    log.info("events subscribed pim=%s subscription=%s", pim_url, subscription_id)
+    return ACTIVE
+
+
+def rotate(
+    store: EventStore, client: AkeneoClient, settings: EventSettings, pim_url: str, token: str
+) -> None:
+    """A new primary secret; the old one becomes the secondary and still verifies until the
+    platform signs with the new one. AppError when the platform refused (nothing changed)."""
+    known = store.subscription(pim_url)
+    if known is None or not known.subscription_id or not known.subscriber_id:
+        raise AppError(f"The App has no event subscription in {pim_url}.")
+    rotated = (new_secret(), *known.secrets[:1])
+    platform = EventPlatform(client, settings.platform_url, pim_url, token)
+    platform.update_subscription(
+        known.subscriber_id,
+        known.subscription_id,
+        {"config": {"url": known.webhook_url, "secret": _secret_config(rotated)}},
+    )
+    store.save(
+        pim_url,
+        subscriber_id=known.subscriber_id,
+        subscription_id=known.subscription_id,
+        webhook_url=known.webhook_url or "",
+        secrets=rotated,
+        notification_secret=known.notification_secret or new_secret(),
+    )
+
+
+def unsubscribe(
+    store: EventStore,
+    client: AkeneoClient,
+    settings: EventSettings,
+    pim_url: str,
+    token: str | None,
+) -> None:
+    """Delete the App's subscriber in the PIM (and its subscription with it), then the row.
+    A platform that refuses (the App was removed there: all is revoked already) is only logged."""
+    known = store.subscription(pim_url)
+    if known and known.subscriber_id and token:
+        platform = EventPlatform(client, settings.platform_url, pim_url, token)
+        try:
+            platform.delete_subscriber(known.subscriber_id)
+        except AppError as error:
+            log.warning("event subscriber not deleted pim=%s reason=%s", pim_url, error.message)
+    store.forget(pim_url)
+
+
+def mark_revoked(store: EventStore, pim_url: str) -> None:
+    """The App was disconnected in the PIM: the platform revoked the subscription with it."""
+    if store.subscription(pim_url):
+        store.set_state(pim_url, REVOKED, "The App was disconnected in the PIM: connect it again.")
+
+
+def _secret_config(secrets_now: tuple[str, ...]) -> dict[str, str]:
+    config = {"primary": secrets_now[0]}
+    if len(secrets_now) > 1:
+        config["secondary"] = secrets_now[1]
+    return config
+
+
+def _url_of(subscription: dict[str, Any]) -> str | None:
+    config = subscription.get("config")
+    return config.get("url") if isinstance(config, dict) else None
+
+
+__all__ = ["rotate", "subscribe", "unsubscribe", "webhook_base"]

@@ -1,0 +1,169 @@
+"""The events feature's pages: the webhook the platform POSTs to, its notifications, the panel.
+
+The webhook answers within the platform's 5 seconds by noting the change for the sync's workers
+(never by calling the PIM); 401 to what is not signed by a known subscription, 413 to a big body,
+400 to one that is no event, 429 when the queue cannot take it (the platform slows down and
+retries). Never a redirect or a 404 to the platform: either suspends the subscription at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, flash, jsonify, redirect, request, session, url_for
+from kombu.exceptions import OperationalError as BrokerDown
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.wrappers import Response
+
+from .. import current as core
+from ..db import now
+from ..security import check_csrf
+from ..store import Connection
+from ..sync import QueueDown, queue_changes
+from . import current
+from .store import ACTIVE, REVOKED, SUBSCRIBING, SUSPENDED, Subscription
+from .subscribe import webhook_base
+from .tasks import queue_forget, queue_subscribe
+from .webhook import APP_DELETED, Malformed, parse_event, signed
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024  # bytes: an event is well under 2 KB
+ACTIVATION = timedelta(minutes=10)  # a new subscription may take minutes to deliver
+
+bp = Blueprint("events", __name__, template_folder="templates")
+
+
+def _answer(status: int, message: str) -> tuple[Response, int]:
+    return jsonify({"status": "error" if status >= 400 else "ok", "message": message}), status
+
+
+def _body() -> bytes | tuple[Response, int]:
+    if (request.content_length or 0) > MAX_BODY:
+        return _answer(413, f"The body is over {MAX_BODY // 1024} KB.")
+    body = request.stream.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        return _answer(413, f"The body is over {MAX_BODY // 1024} KB.")
+    return body
+
+
+@bp.post("/events")
+def receive() -> tuple[Response, int]:
+    """The Event Platform's deliveries."""
+    body = _body()
+    if not isinstance(body, bytes):
+        return body
+    try:
+        event = parse_event(json.loads(body))
+    except (ValueError, Malformed) as error:
+        message = str(error) if isinstance(error, Malformed) else "The body is not JSON."
+        return _answer(400, message)
+    try:
+        return _take(event, body)
+    except (SQLAlchemyError, BrokerDown) as error:  # the App's own queue is down: come back
+        log.warning("event not taken: %s", type(error).__name__)
+        return _answer(429, "The App cannot take events right now; send it again later.")
+
+
+def _take(event: Any, body: bytes) -> tuple[Response, int]:
+    subscription = current.store().by_subscription_id(event.subscription_id)
+    if subscription is None or not signed(body, request.headers, subscription.secrets):
+        # logged without the body: a forgery's content is nobody's business
+        log.warning("event refused: not signed by a known subscription id=%s", event.id[:64])
+        return _answer(401, "The event is not signed by a subscription of this App.")
+    pim_url = subscription.pim_url
+    if current.store().seen(event.id):
+        return _answer(200, "Already taken (a duplicate delivery).")
+    last = subscription.last_event_at
+    if last is None or now() - last > timedelta(minutes=1):  # one write a minute at most
+        current.store().event_came(pim_url)
+    if event.type == APP_DELETED:
+        if event.deleted_app() in (None, core.client().client_id):
+            queue_forget(pim_url)
+        current.store().remember(event.id)
+        return _answer(200, "The App forgets this PIM.")
+    try:
+        change = event.product_change()
+    except Malformed as error:
+        return _answer(400, str(error))
+    if change is None or event.author() == core.client().client_id:
+        current.store().remember(event.id)  # not for the copy, or the App's own write
+        return _answer(200, "Nothing to do.")
+    try:
+        queue_changes(pim_url, {change[0]: change[1]})
+    except QueueDown as down:
+        log.warning("event not queued pim=%s: %s", pim_url, down)
+        return _answer(429, "The App's queue is full or down; send it again later.")
+    current.store().remember(event.id)  # only once queued: a 429's retry is taken in full
+    return _answer(200, "Queued.")
+
+
+@bp.post("/events/notifications")
+def notified() -> tuple[Response, int]:
+    """The platform says a subscription was suspended, revoked or resumed."""
+    body = _body()
+    if not isinstance(body, bytes):
+        return body
+    try:
+        notice = json.loads(body)
+    except ValueError:
+        return _answer(400, "The body is not JSON.")
+    subscriber_id = notice.get("subscriber_id") if isinstance(notice, dict) else None
+    known = current.store().by_subscriber_id(str(subscriber_id)) if subscriber_id else None
+    secrets = [known.notification_secret] if known and known.notification_secret else []
+    if known is None or not signed(body, request.headers, secrets):
+        log.warning("notification refused: not signed by a subscriber of this App")
+        return _answer(401, "The notification is not signed by a subscriber of this App.")
+    kind = str(notice.get("notification_type", ""))
+    reason = str(notice.get("reason") or "")[:300] or None
+    if kind.startswith("subscription.suspended"):
+        by = "you" if kind.endswith(".user") else "the Event Platform"
+        text = f"Suspended by {by}" + (f": {reason}" if reason else "") + "."
+        current.store().set_state(known.pim_url, SUSPENDED, text)
+    elif kind == "subscription.revoked":
+        current.store().set_state(known.pim_url, REVOKED, reason or "Revoked in the PIM.")
+    elif kind == "subscription.resumed":
+        current.store().set_state(known.pim_url, ACTIVE)
+    log.info("event notification pim=%s type=%s", known.pim_url, kind[:64])
+    return _answer(200, "Noted.")
+
+
+@bp.post("/events/subscribe")
+def subscribe_again() -> Response:
+    """Subscribe again (after ticking the permission in the PIM, or a suspension)."""
+    check_csrf()
+    pim_url = core.flow().connected_pim(session)
+    if pim_url:
+        queue_subscribe(pim_url, webhook_base(current.settings(), request.url_root))
+        flash("Subscribing to the PIM's events: this page says when it is done.")
+    return redirect(url_for("app.home"))
+
+
+def panel(connection: Connection) -> dict[str, Any] | None:
+    """The connected page's events panel: whether changes arrive live, and if not, why."""
+    subscription = current.store().subscription(connection.pim_url)
+    tone, text = describe(subscription)
+    retry = subscription is None or subscription.state not in (ACTIVE, SUBSCRIBING)
+    return {"subscription": subscription, "tone": tone, "text": text, "retry": retry}
+
+
+def describe(subscription: Subscription | None) -> tuple[str, str]:
+    """(tone, sentence) for the page: ok, wait or warn."""
+    if subscription is None:
+        return "warn", "Not subscribed to the PIM's events: the sync keeps the copy."
+    if subscription.state == SUBSCRIBING:
+        return "wait", "Subscribing to the PIM's events…"
+    if subscription.state == ACTIVE:
+        if subscription.last_event_at:
+            return "ok", "Live: changes in the PIM reach the copy within seconds."
+        started = subscription.subscribed_at
+        if started and now() - started < ACTIVATION:
+            return "wait", (
+                "Waiting to activate: a new subscription takes a few minutes before the first "
+                "changes arrive."
+            )
+        return "ok", "Live: subscribed; no change has come from the PIM yet."
+    return "warn", subscription.reason or subscription.state.capitalize()
