@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +17,8 @@ from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, rende
 from werkzeug.wrappers import Response
 
 from .catalogs import AppCatalogs, api_bp, configure_bp
+from .events import EventPlatform
+from .events import bp as event_platform_bp
 from .products import Catalog, product_routes
 from .state import (
     ConnectionAccount,
@@ -103,12 +105,33 @@ def create_devpim(config: Mapping[str, Any]) -> Flask:
     )
     catalogs = AppCatalogs(limit=int(config.get("CATALOG_LIMIT", 200)))
     pim.extensions["devpim_catalogs"] = catalogs
+    events = EventPlatform(config["PIM_URL"])
+    pim.extensions["devpim_events"] = events
+    pim.extensions["devpim_catalog"].listeners.append(_product_event(events, app, user))
     pim.register_blueprint(bp)
     pim.register_error_handler(404, _not_served)
     pim.register_blueprint(product_routes(catalog, _guard))
     pim.register_blueprint(api_bp)
     pim.register_blueprint(configure_bp)
+    pim.register_blueprint(event_platform_bp)
     return pim
+
+
+def _product_event(
+    events: EventPlatform, app: RegisteredApp, user: PimUser
+) -> Callable[[str, str, str], None]:
+    """Tell the Event Platform of a product change (made by the App's API calls, or a user)."""
+
+    def tell(kind: str, product_uuid: str, via: str) -> None:
+        author = (
+            {"identifier": app.client_id, "type": "api"}
+            if via == "api"
+            else {"identifier": user.id, "type": "ui"}
+        )
+        data = {"product": {"uuid": product_uuid}, "author": author}
+        events.emit(f"com.akeneo.pim.v1.product.{kind}", data)
+
+    return tell
 
 
 def _not_served(error: Exception) -> Any:
@@ -157,15 +180,55 @@ def injected_fault() -> Response | None:
 def home() -> str:
     pim = state()
     connect_url = _with_query(pim.app.activate_url, {"pim_url": pim.pim_url})
-    return render_template("pim_home.html", pim=pim, app=pim.app, connect_url=connect_url)
+    events = current_app.extensions["devpim_events"]
+    return render_template(
+        "pim_home.html", pim=pim, app=pim.app, connect_url=connect_url, events=events
+    )
 
 
 @bp.post("/apps/revoke")
 def revoke() -> Response:
+    events: EventPlatform = current_app.extensions["devpim_events"]
+    events.emit("com.akeneo.pim.v1.app.deleted", {"app": {"client_id": state().app.client_id}})
+    events.revoke_all()
     state().revoke()
     # the App's user goes, and its catalogs with it (akeneo-catalogs.md §2.6)
     current_app.extensions["devpim_catalogs"].delete_all()
     return redirect("/")
+
+
+@bp.post("/apps/event-platform")
+def event_platform_permission() -> Response:
+    """The permission checkbox in the App's connection settings."""
+    current_app.extensions["devpim_events"].allowed = bool(request.form.get("allowed"))
+    return redirect("/")
+
+
+@bp.get("/products")
+def products_page() -> str:
+    """Activity > Products: the first products, to rename or delete one (the App hears of it)."""
+    found = [catalog().get(u) for _, u in catalog().keys("identifier")[:60]]
+    return render_template(
+        "pim_products.html",
+        pim=state(),
+        products=[p for p in found if p],
+        saved=request.args.get("saved"),
+    )
+
+
+@bp.post("/products/<product_uuid>/rename")
+def rename_product(product_uuid: str) -> Response:
+    name = request.form.get("name", "").strip()[:255]
+    if name and catalog().get(product_uuid):
+        values = {"name": [{"locale": "en_US", "scope": None, "data": name}]}
+        catalog().upsert(product_uuid, {"values": values}, via="ui")
+    return redirect(f"/products?saved={product_uuid}")
+
+
+@bp.post("/products/<product_uuid>/delete")
+def delete_product(product_uuid: str) -> Response:
+    catalog().delete(product_uuid, via="ui")
+    return redirect("/products?saved=deleted")
 
 
 @bp.get("/connect/apps/v1/authorize")

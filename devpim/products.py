@@ -76,6 +76,8 @@ class Catalog:
         self._written: dict[str, dict[str, Any] | None] = {}  # None: deleted
         self._seeded = {self.seed_uuid(n): n for n in range(count)}
         self._lock = threading.Lock()
+        #: told of every change: (created, updated or deleted, the uuid, "api" or "ui")
+        self.listeners: list[Callable[[str, str, str], None]] = []
 
     @staticmethod
     def seed_uuid(number: int) -> str:
@@ -150,7 +152,7 @@ class Catalog:
             keys.append((product_uuid if by == "uuid" else identifier, product_uuid))
         return sorted(keys)
 
-    def upsert(self, product_uuid: str, patch: dict[str, Any]) -> int:
+    def upsert(self, product_uuid: str, patch: dict[str, Any], via: str = "api") -> int:
         """Create (201) or update (204) a product from a patch; ValueError(body) when invalid."""
         _validate(patch)
         current = self.get(product_uuid)
@@ -162,7 +164,12 @@ class Catalog:
         product["uuid"], product["updated"] = product_uuid, now
         with self._lock:
             self._written[product_uuid] = product
+        self._tell("updated" if current else "created", product_uuid, via)
         return 204 if current else 201
+
+    def _tell(self, kind: str, product_uuid: str, via: str) -> None:
+        for listener in self.listeners:
+            listener(kind, product_uuid, via)
 
     def snapshot(self) -> dict[str, dict[str, Any] | None]:
         """The products the API wrote or deleted."""
@@ -174,12 +181,13 @@ class Catalog:
         with self._lock:
             self._written = dict(saved)
 
-    def delete(self, product_uuid: str) -> bool:
+    def delete(self, product_uuid: str, via: str = "api") -> bool:
         """Delete a product; False when there was none."""
         if self.get(product_uuid) is None:
             return False
         with self._lock:
             self._written[product_uuid] = None
+        self._tell("deleted", product_uuid, via)
         return True
 
 

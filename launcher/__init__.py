@@ -110,6 +110,7 @@ def save_state(path: Path, pim_servers: Sequence[Any]) -> None:
                 "pim": server.app.extensions["devpim"].snapshot(),
                 "catalogs": server.app.extensions["devpim_catalogs"].snapshot(),
                 "products": server.app.extensions["devpim_catalog"].snapshot(),
+                "events": server.app.extensions["devpim_events"].snapshot(),
             }
             for server in pim_servers
         ],
@@ -183,12 +184,16 @@ def start_local(
             server.app.extensions["devpim"].restore(kept.get("pim", {}))
             server.app.extensions["devpim_catalogs"].restore(kept.get("catalogs", []))
             server.app.extensions["devpim_catalog"].restore(kept.get("products", {}))
+            server.app.extensions["devpim_events"].restore(kept.get("events", {}))
     config = {
         "AKENEO_CLIENT_ID": client_id,
         "AKENEO_CLIENT_SECRET": client_secret,
         "AKENEO_PIM_ALLOWED_HOSTS": HOST,
         "AKENEO_PIM_ALLOW_HTTP": "1",
         "LOCAL_PIM_URL": f"http://{HOST}:{pim_servers[0].server_port}",
+        # the first local PIM plays the Event Platform too
+        "AKENEO_EVENT_PLATFORM_URL": f"http://{HOST}:{pim_servers[0].server_port}"
+        "/event-platform/api/v1",
         **(app_config or {}),
     }
     app = create_app(config)

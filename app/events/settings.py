@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..config import text
+from ..config import flag, text
 from ..errors import ConfigError
 
 #: the environment variables this feature reads
@@ -25,21 +25,20 @@ class EventSettings:
     #: the callback on
     public_url: str | None = None
 
-    @property
-    def local_platform(self) -> bool:
-        """A platform on this machine (the local PIM's): it delivers to http:// on loopback."""
-        return urlsplit(self.platform_url).hostname in LOOPBACK
+    #: the platform may be reached, and may deliver, over http: one on this machine (the local
+    #: PIM's), or AKENEO_PIM_ALLOW_HTTP for local PIMs
+    http_allowed: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> EventSettings:
         """From the App's raw settings; ConfigError with a sentence when one is wrong."""
         platform_url = (text(env, "AKENEO_EVENT_PLATFORM_URL") or DEFAULT_PLATFORM_URL).rstrip("/")
         parts = urlsplit(platform_url)
-        local = parts.hostname in LOOPBACK
+        local = parts.hostname in LOOPBACK or flag(env, "AKENEO_PIM_ALLOW_HTTP", False)
         if parts.scheme != "https" and not (local and parts.scheme == "http"):
             raise ConfigError(
-                "AKENEO_EVENT_PLATFORM_URL must be an https:// URL (http:// only on this machine), "
-                f"not {platform_url!r}."
+                "AKENEO_EVENT_PLATFORM_URL must be an https:// URL (http:// only for a local "
+                f"PIM), not {platform_url!r}."
             )
         public_url = text(env, "AKENEO_PUBLIC_URL")
         if public_url:
@@ -49,4 +48,4 @@ class EventSettings:
                     "AKENEO_PUBLIC_URL must be the App's https:// address (the Event Platform "
                     f"delivers to https only), not {public_url!r}."
                 )
-        return cls(platform_url=platform_url, public_url=public_url)
+        return cls(platform_url=platform_url, public_url=public_url, http_allowed=local)

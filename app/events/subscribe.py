@@ -42,7 +42,7 @@ def webhook_base(settings: EventSettings, callback_root: str | None) -> str | No
     base = settings.public_url or (callback_root or "").rstrip("/")
     if not base:
         return None
-    if base.startswith("https://") or settings.local_platform:
+    if base.startswith("https://") or settings.http_allowed:
         return base
     return None
 

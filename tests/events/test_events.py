@@ -1,0 +1,348 @@
+"""Live changes: the subscription's life, the webhook's checks, and a change reaching the copy.
+
+The local PIM plays the Event Platform (management API, signed CloudEvents, retries, suspension,
+notifications) and delivers to the App's test client in the test's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from kombu.exceptions import OperationalError as BrokerDown
+
+from app import current
+from app.events import current as events_current
+from app.events import tasks as event_tasks
+from app.events.webhook import signature
+from app.sync import current as sync_current
+from app.sync import tasks as sync_tasks
+from devpim.catalogs import selected
+from devpim.events import EventPlatform
+from devpim.products import Catalog
+from tests.catalogs.pim_catalogs import the_catalog
+from tests.pims import FakePim, PimUser, form_token
+
+from ..sync.test_sync import copy_of, products_of, queued_jobs, run_sync
+from .conftest import drop_queued, run_subscribe_jobs
+
+PRODUCT_UPDATED = "com.akeneo.pim.v1.product.updated"
+
+
+def rename(pim: FakePim, product_uuid: str, title: str, via: str = "ui") -> None:
+    values = {"name": [{"locale": "en_US", "scope": None, "data": title}]}
+    products_of(pim).upsert(product_uuid, {"values": values}, via=via)
+
+
+def apply_changes(pim: FakePim) -> None:
+    """Play the change jobs the webhook queued, as the sync's worker would."""
+    for (pim_url,) in queued_jobs(sync_tasks.APPLY):
+        sync_tasks.apply_changes(pim_url)
+    drop_queued()
+
+
+def the_subscription(platform: EventPlatform) -> Any:
+    (subscription,) = platform.subscriptions.values()
+    return subscription
+
+
+def event_body(subscription_id: str, product_uuid: str, **extra: Any) -> bytes:
+    event = {
+        "specversion": "1.0",
+        "id": extra.pop("id", str(uuid.uuid4())),
+        "source": "akeneo-event-platform",
+        "type": extra.pop("type", PRODUCT_UPDATED),
+        "subject": subscription_id,
+        "time": "2026-12-02T10:00:00Z",
+        "data": {"product": {"uuid": product_uuid}, "author": {"identifier": "1", "type": "ui"}},
+    }
+    return json.dumps({**event, **extra}).encode()
+
+
+def deliver(
+    browser: FlaskClient, body: bytes, secret: str | None, algorithm: str = "HmacSHA256"
+) -> Any:
+    headers = {"Content-Type": "application/json", "X-AKENEO-SIGNATURE-ALGORITHM": algorithm}
+    if secret:
+        headers["X-AKENEO-SIGNATURE-PRIMARY"] = signature(secret, body)
+    return browser.post("/events", data=body, headers=headers)
+
+
+def waiting(pim: FakePim) -> int:
+    return sync_current.changes().count(pim.url)
+
+
+def home(browser: FlaskClient) -> str:
+    return browser.get("/").get_data(as_text=True)
+
+
+# -- subscribing ---------------------------------------------------------------------------------
+
+
+def test_connecting_subscribes_once_and_connecting_again_finds_what_exists(
+    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient
+) -> None:
+    (subscriber,) = platform.subscribers.values()
+    subscription = the_subscription(platform)
+    assert subscription.config["url"] == "http://localhost/events"
+    assert sorted(subscription.events) == [
+        "com.akeneo.pim.v1.app.deleted",
+        "com.akeneo.pim.v1.product.created",
+        "com.akeneo.pim.v1.product.deleted",
+        "com.akeneo.pim.v1.product.updated",
+    ]
+    assert subscriber.contact["notification_webhook_url"] == "http://localhost/events/notifications"
+    stored = events_current.store().subscription(subscribed.url)
+    assert stored and stored.secrets == (subscription.config["secret"]["primary"],)
+    assert "Waiting to activate" in home(browser)
+
+    PimUser(browser, subscribed).connect()  # connected again: no second subscriber
+    assert run_subscribe_jobs() == ["active"]
+    assert list(platform.subscribers) == [subscriber.id]
+    assert list(platform.subscriptions) == [subscription.id]
+
+
+def test_secrets_are_stored_encrypted(subscribed: FakePim, platform: EventPlatform) -> None:
+    primary = the_subscription(platform).config["secret"]["primary"]
+    with current.database().engine.connect() as db:
+        rows = db.exec_driver_sql("SELECT * FROM event_subscriptions").all()
+    assert rows and primary not in repr(rows)
+
+
+def test_the_page_says_where_to_allow_events_and_subscribes_again(
+    app: Flask, browser: FlaskClient, pim: FakePim, platform: EventPlatform
+) -> None:
+    platform.allowed = False  # the permission checkbox is not ticked
+    PimUser(browser, pim).connect()
+    with app.app_context():
+        assert run_subscribe_jobs() == ["unavailable"]
+        page = home(browser)
+        assert "Connection settings" in page and "Subscribe again" in page
+        assert not platform.subscriptions
+
+        platform.allowed = True  # the PIM user ticks it, then presses Subscribe again
+        drop_queued()
+        answer = browser.post("/events/subscribe", data={"csrf_token": form_token(page)})
+        assert answer.status_code == 302
+        assert run_subscribe_jobs() == ["active"]
+        assert len(platform.subscriptions) == 1
+        assert "Waiting to activate" in home(browser)
+
+
+def test_an_http_address_is_refused_for_a_real_platform(tmp_path: Any, pim: FakePim) -> None:
+    from app import create_app
+    from app.errors import ConfigError
+    from tests.pims import app_config
+
+    with pytest.raises(ConfigError, match="AKENEO_EVENT_PLATFORM_URL must be an https"):
+        create_app(
+            app_config(
+                tmp_path, AKENEO_PIM_ALLOW_HTTP="0", AKENEO_EVENT_PLATFORM_URL="http://e.test"
+            )
+        )
+
+
+# -- a change reaches the copy -------------------------------------------------------------------
+
+
+def test_a_renamed_product_reaches_the_copy_and_a_deleted_one_leaves_it(
+    subscribed: FakePim, browser: FlaskClient
+) -> None:
+    run_sync(subscribed)
+    renamed, deleted = Catalog.seed_uuid(4), Catalog.seed_uuid(7)
+    rename(subscribed, renamed, "Renamed in the PIM")  # delivered to the webhook at once
+    products_of(subscribed).delete(deleted, via="ui")
+    assert waiting(subscribed) == 2
+    apply_changes(subscribed)
+    copy = copy_of(subscribed)
+    assert copy[renamed]["title"] == "Renamed in the PIM"
+    assert deleted not in copy
+    assert "Live: changes in the PIM reach the copy within seconds" in home(browser)
+
+
+def test_events_for_products_outside_the_selection_leave_the_copy_alone(
+    subscribed: FakePim,
+) -> None:
+    run_sync(subscribed)
+    outside = next(
+        u
+        for _, u in products_of(subscribed).keys("uuid")
+        if not selected(the_catalog(subscribed), products_of(subscribed).get(u))  # type: ignore[arg-type]
+    )
+    rename(subscribed, outside, "Not for the App")
+    apply_changes(subscribed)
+    assert outside not in copy_of(subscribed) and len(copy_of(subscribed)) == 54
+
+
+def test_the_apps_own_writes_are_ignored(subscribed: FakePim) -> None:
+    run_sync(subscribed)
+    rename(subscribed, Catalog.seed_uuid(4), "Written by the App", via="api")
+    assert waiting(subscribed) == 0  # authored by the App's client id: no loop of events
+
+
+# -- what the webhook refuses --------------------------------------------------------------------
+
+
+def test_forged_missing_and_wrong_algorithm_signatures_get_401(
+    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient, caplog: Any
+) -> None:
+    subscription = the_subscription(platform)
+    secret = subscription.config["secret"]["primary"]
+    body = event_body(subscription.id, Catalog.seed_uuid(4))
+    assert deliver(browser, body, "a-forger-s-own-secret").status_code == 401
+    assert deliver(browser, body, None).status_code == 401
+    assert deliver(browser, body, secret, algorithm="HmacSHA512").status_code == 401
+    tampered = body.replace(b"product.updated", b"product.deleted")
+    headers = {
+        "X-AKENEO-SIGNATURE-ALGORITHM": "HmacSHA256",
+        "X-AKENEO-SIGNATURE-PRIMARY": signature(secret, body),
+    }
+    assert browser.post("/events", data=tampered, headers=headers).status_code == 401
+    unknown = event_body(str(uuid.uuid4()), Catalog.seed_uuid(4))
+    assert deliver(browser, unknown, secret).status_code == 401
+    assert waiting(subscribed) == 0
+    assert Catalog.seed_uuid(4) not in caplog.text  # refused bodies are not logged
+    assert secret not in caplog.text
+    assert deliver(browser, body, secret).status_code == 200  # the real one passes
+
+
+def test_a_replayed_event_is_taken_once(
+    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient
+) -> None:
+    subscription = the_subscription(platform)
+    body = event_body(subscription.id, Catalog.seed_uuid(4))
+    secret = subscription.config["secret"]["primary"]
+    assert deliver(browser, body, secret).get_json()["message"] == "Queued."
+    apply_changes(subscribed)
+    again = deliver(browser, body, secret)
+    assert again.status_code == 200 and "duplicate" in again.get_json()["message"]
+    assert waiting(subscribed) == 0
+
+
+def test_an_oversized_body_gets_413_and_one_that_is_no_event_400(
+    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient
+) -> None:
+    secret = the_subscription(platform).config["secret"]["primary"]
+    big = b'{"padding": "' + b"x" * 70_000 + b'"}'
+    assert deliver(browser, big, secret).status_code == 413
+    assert deliver(browser, b"not json", secret).status_code == 400
+    answer = deliver(browser, b'{"type": "x"}', secret)
+    assert answer.status_code == 400 and "no id, subject" in answer.get_json()["message"]
+
+
+def test_the_queue_down_answers_429_and_loses_nothing(
+    subscribed: FakePim, platform: EventPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change is noted in the database first: a 429 asks the platform to come back, and the
+    sweep queues the job nobody took once the broker answers again."""
+    run_sync(subscribed)
+    product = Catalog.seed_uuid(4)
+    statuses: list[int] = []
+    post = platform.post
+    platform.post = lambda url, body, headers: (
+        statuses.append(post(url, body, headers)) or statuses[-1]
+    )
+
+    def broker_down(*_: Any, **__: Any) -> None:
+        raise BrokerDown("connection refused")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sync_current.celery(), "send_task", broker_down)
+        rename(subscribed, product, "Renamed while the queue was down")
+    assert statuses == [429, 200]  # the platform's retry finds the change kept
+    assert waiting(subscribed) == 1
+
+    with current.database().engine.begin() as db:  # half a minute later, no job took it
+        db.exec_driver_sql("UPDATE sync_changes SET noticed_at = '2000-01-01 00:00:00.000000'")
+    sync_tasks.declare_queue(sync_current.celery())
+    sync_tasks.sweep()  # the broker is back: the sweep queues the change's job
+    apply_changes(subscribed)
+    assert copy_of(subscribed)[product]["title"] == "Renamed while the queue was down"
+
+
+# -- the subscription's life ---------------------------------------------------------------------
+
+
+def test_rotating_the_secret_keeps_the_old_one_until_the_platform_signs_with_the_new(
+    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient, app: Flask
+) -> None:
+    subscription = the_subscription(platform)
+    old = subscription.config["secret"]["primary"]
+    in_flight = event_body(subscription.id, Catalog.seed_uuid(4))  # signed before the rotation
+    result = app.test_cli_runner().invoke(args=["akeneo", "rotate-event-secret"])
+    assert result.exit_code == 0, result.output
+    new = subscription.config["secret"]["primary"]
+    assert new != old and subscription.config["secret"]["secondary"] == old
+    assert deliver(browser, in_flight, old).status_code == 200  # the old one still verifies
+    assert (
+        deliver(browser, event_body(subscription.id, Catalog.seed_uuid(5)), new).status_code == 200
+    )
+    assert old not in result.output and new not in result.output
+
+
+def test_a_suspension_is_said_on_the_page_and_subscribing_again_makes_a_new_one(
+    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient
+) -> None:
+    subscription = the_subscription(platform)
+    answer_of_app = platform.post
+    platform.post = lambda url, body, headers: (  # a proxy in front of the App answers 404
+        404 if url.endswith("/events") else answer_of_app(url, body, headers)
+    )
+    rename(subscribed, Catalog.seed_uuid(4), "Lost")
+    assert subscription.status == "suspended"  # at once, and the notification told the App
+    page = home(browser)
+    assert "Suspended by the Event Platform: The destination answered 404." in page
+
+    platform.post = answer_of_app
+    browser.post("/events/subscribe", data={"csrf_token": form_token(page)})
+    assert run_subscribe_jobs() == ["active"]
+    assert the_subscription(platform).status == "active"
+
+
+def test_a_forged_notification_changes_nothing(
+    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient
+) -> None:
+    (subscriber,) = platform.subscribers.values()
+    body = json.dumps(
+        {"notification_type": "subscription.revoked", "subscriber_id": subscriber.id}
+    ).encode()
+    headers = {
+        "X-AKENEO-SIGNATURE-ALGORITHM": "HmacSHA256",
+        "X-AKENEO-SIGNATURE-PRIMARY": signature("guessed-secret-0123456789", body),
+    }
+    assert browser.post("/events/notifications", data=body, headers=headers).status_code == 401
+    stored = events_current.store().subscription(subscribed.url)
+    assert stored and stored.state == "active"
+
+
+def test_the_app_deleted_in_the_pim_forgets_that_pim_entirely(
+    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient
+) -> None:
+    run_sync(subscribed)
+    pim_side = subscribed.app.test_client()
+    pim_side.post("/apps/revoke")  # app.deleted is delivered, then the subscription revoked
+    ((pim_url,),) = queued_jobs(event_tasks.FORGET)
+    assert event_tasks.forget_job(pim_url)
+    assert current.store().connection(subscribed.url) is None
+    assert copy_of_gone(subscribed)
+    assert events_current.store().subscription(subscribed.url) is None
+
+
+def copy_of_gone(pim: FakePim) -> bool:
+    with current.database().engine.connect() as db:
+        count = db.exec_driver_sql(
+            "SELECT count(*) FROM synced_products WHERE pim_url = ?", (pim.url,)
+        ).scalar_one()
+    return count == 0
+
+
+def test_forgetting_a_pim_deletes_the_subscriber_in_the_platform(
+    subscribed: FakePim, platform: EventPlatform, app: Flask
+) -> None:
+    result = app.test_cli_runner().invoke(args=["akeneo", "forget", subscribed.url])
+    assert result.exit_code == 0, result.output
+    assert not platform.subscribers and not platform.subscriptions
