@@ -44,18 +44,18 @@ def create(tmp_path: Path, pim: FakePim) -> Flask:
 
 
 @pytest.fixture
-def browser(app: Flask) -> FlaskClient:
+def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
 @pytest.fixture
-def platform(pim: FakePim, browser: FlaskClient) -> EventPlatform:
+def platform(pim: FakePim, client: FlaskClient) -> EventPlatform:
     """The local PIM's Event Platform, delivering to the App's test client at once."""
     found: EventPlatform = pim.app.extensions["devpim_events"]
     found.inline, found.retry_waits, found.sleep = True, (0.0, 0.0, 0.0), lambda _: None
 
     def post(url: str, body: bytes, headers: dict[str, str]) -> int:
-        return browser.post(urlsplit(url).path, data=body, headers=headers).status_code
+        return client.post(urlsplit(url).path, data=body, headers=headers).status_code
 
     found.post = post
     return found
@@ -63,10 +63,10 @@ def platform(pim: FakePim, browser: FlaskClient) -> EventPlatform:
 
 @pytest.fixture
 def subscribed(
-    app: Flask, browser: FlaskClient, pim: FakePim, platform: EventPlatform
+    app: Flask, client: FlaskClient, pim: FakePim, platform: EventPlatform
 ) -> Iterator[FakePim]:
     """The App connected, its catalog enabled, the subscription made by the worker's job."""
-    PimUser(browser, pim).connect()
+    PimUser(client, pim).connect()
     enable(pim)
     with app.app_context():
         run_subscribe_jobs()

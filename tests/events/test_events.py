@@ -64,27 +64,27 @@ def event_body(subscription_id: str, product_uuid: str, **extra: Any) -> bytes:
 
 
 def deliver(
-    browser: FlaskClient, body: bytes, secret: str | None, algorithm: str = "HmacSHA256"
+    client: FlaskClient, body: bytes, secret: str | None, algorithm: str = "HmacSHA256"
 ) -> Any:
     headers = {"Content-Type": "application/json", "X-AKENEO-SIGNATURE-ALGORITHM": algorithm}
     if secret:
         headers["X-AKENEO-SIGNATURE-PRIMARY"] = signature(secret, body)
-    return browser.post("/events", data=body, headers=headers)
+    return client.post("/events", data=body, headers=headers)
 
 
 def waiting(pim: FakePim) -> int:
     return sync_current.changes().count(pim.url)
 
 
-def home(browser: FlaskClient) -> str:
-    return browser.get("/").get_data(as_text=True)
+def home(client: FlaskClient) -> str:
+    return client.get("/").get_data(as_text=True)
 
 
 # -- subscribing ---------------------------------------------------------------------------------
 
 
 def test_connecting_subscribes_once_and_connecting_again_finds_what_exists(
-    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient
+    subscribed: FakePim, platform: EventPlatform, client: FlaskClient
 ) -> None:
     (subscriber,) = platform.subscribers.values()
     subscription = the_subscription(platform)
@@ -98,9 +98,9 @@ def test_connecting_subscribes_once_and_connecting_again_finds_what_exists(
     assert subscriber.contact["notification_webhook_url"] == "http://localhost/events/notifications"
     stored = events_current.store().subscription(subscribed.url)
     assert stored and stored.secrets == (subscription.config["secret"]["primary"],)
-    assert "Waiting to activate" in home(browser)
+    assert "Waiting to activate" in home(client)
 
-    PimUser(browser, subscribed).connect()  # connected again: no second subscriber
+    PimUser(client, subscribed).connect()  # connected again: no second subscriber
     assert run_subscribe_jobs() == ["active"]
     assert list(platform.subscribers) == [subscriber.id]
     assert list(platform.subscriptions) == [subscription.id]
@@ -114,23 +114,23 @@ def test_secrets_are_stored_encrypted(subscribed: FakePim, platform: EventPlatfo
 
 
 def test_the_page_says_where_to_allow_events_and_subscribes_again(
-    app: Flask, browser: FlaskClient, pim: FakePim, platform: EventPlatform
+    app: Flask, client: FlaskClient, pim: FakePim, platform: EventPlatform
 ) -> None:
     platform.allowed = False  # the permission checkbox is not ticked
-    PimUser(browser, pim).connect()
+    PimUser(client, pim).connect()
     with app.app_context():
         assert run_subscribe_jobs() == ["unavailable"]
-        page = home(browser)
+        page = home(client)
         assert "Connection settings" in page and "Subscribe again" in page
         assert not platform.subscriptions
 
         platform.allowed = True  # the PIM user ticks it, then presses Subscribe again
         drop_queued()
-        answer = browser.post("/events/subscribe", data={"csrf_token": form_token(page)})
+        answer = client.post("/events/subscribe", data={"csrf_token": form_token(page)})
         assert answer.status_code == 302
         assert run_subscribe_jobs() == ["active"]
         assert len(platform.subscriptions) == 1
-        assert "Waiting to activate" in home(browser)
+        assert "Waiting to activate" in home(client)
 
 
 def test_an_http_address_is_refused_for_a_real_platform(tmp_path: Any, pim: FakePim) -> None:
@@ -150,7 +150,7 @@ def test_an_http_address_is_refused_for_a_real_platform(tmp_path: Any, pim: Fake
 
 
 def test_a_renamed_product_reaches_the_copy_and_a_deleted_one_leaves_it(
-    subscribed: FakePim, browser: FlaskClient
+    subscribed: FakePim, client: FlaskClient
 ) -> None:
     run_sync(subscribed)
     renamed, deleted = Catalog.seed_uuid(4), Catalog.seed_uuid(7)
@@ -161,7 +161,7 @@ def test_a_renamed_product_reaches_the_copy_and_a_deleted_one_leaves_it(
     copy = copy_of(subscribed)
     assert copy[renamed]["title"] == "Renamed in the PIM"
     assert deleted not in copy
-    assert "Live: changes in the PIM reach the copy within seconds" in home(browser)
+    assert "Live: changes in the PIM reach the copy within seconds" in home(client)
 
 
 def test_events_for_products_outside_the_selection_leave_the_copy_alone(
@@ -188,49 +188,49 @@ def test_the_apps_own_writes_are_ignored(subscribed: FakePim) -> None:
 
 
 def test_forged_missing_and_wrong_algorithm_signatures_get_401(
-    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient, caplog: Any
+    subscribed: FakePim, platform: EventPlatform, client: FlaskClient, caplog: Any
 ) -> None:
     subscription = the_subscription(platform)
     secret = subscription.config["secret"]["primary"]
     body = event_body(subscription.id, Catalog.seed_uuid(4))
-    assert deliver(browser, body, "a-forger-s-own-secret").status_code == 401
-    assert deliver(browser, body, None).status_code == 401
-    assert deliver(browser, body, secret, algorithm="HmacSHA512").status_code == 401
+    assert deliver(client, body, "a-forger-s-own-secret").status_code == 401
+    assert deliver(client, body, None).status_code == 401
+    assert deliver(client, body, secret, algorithm="HmacSHA512").status_code == 401
     tampered = body.replace(b"product.updated", b"product.deleted")
     headers = {
         "X-AKENEO-SIGNATURE-ALGORITHM": "HmacSHA256",
         "X-AKENEO-SIGNATURE-PRIMARY": signature(secret, body),
     }
-    assert browser.post("/events", data=tampered, headers=headers).status_code == 401
+    assert client.post("/events", data=tampered, headers=headers).status_code == 401
     unknown = event_body(str(uuid.uuid4()), Catalog.seed_uuid(4))
-    assert deliver(browser, unknown, secret).status_code == 401
+    assert deliver(client, unknown, secret).status_code == 401
     assert waiting(subscribed) == 0
     assert Catalog.seed_uuid(4) not in caplog.text  # refused bodies are not logged
     assert secret not in caplog.text
-    assert deliver(browser, body, secret).status_code == 200  # the real one passes
+    assert deliver(client, body, secret).status_code == 200  # the real one passes
 
 
 def test_a_replayed_event_is_taken_once(
-    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient
+    subscribed: FakePim, platform: EventPlatform, client: FlaskClient
 ) -> None:
     subscription = the_subscription(platform)
     body = event_body(subscription.id, Catalog.seed_uuid(4))
     secret = subscription.config["secret"]["primary"]
-    assert deliver(browser, body, secret).get_json()["message"] == "Queued."
+    assert deliver(client, body, secret).get_json()["message"] == "Queued."
     apply_changes(subscribed)
-    again = deliver(browser, body, secret)
+    again = deliver(client, body, secret)
     assert again.status_code == 200 and "duplicate" in again.get_json()["message"]
     assert waiting(subscribed) == 0
 
 
 def test_an_oversized_body_gets_413_and_one_that_is_no_event_400(
-    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient
+    subscribed: FakePim, platform: EventPlatform, client: FlaskClient
 ) -> None:
     secret = the_subscription(platform).config["secret"]["primary"]
     big = b'{"padding": "' + b"x" * 70_000 + b'"}'
-    assert deliver(browser, big, secret).status_code == 413
-    assert deliver(browser, b"not json", secret).status_code == 400
-    answer = deliver(browser, b'{"type": "x"}', secret)
+    assert deliver(client, big, secret).status_code == 413
+    assert deliver(client, b"not json", secret).status_code == 400
+    answer = deliver(client, b'{"type": "x"}', secret)
     assert answer.status_code == 400 and "no id, subject" in answer.get_json()["message"]
 
 
@@ -268,7 +268,7 @@ def test_the_queue_down_answers_429_and_loses_nothing(
 
 
 def test_rotating_the_secret_keeps_the_old_one_until_the_platform_signs_with_the_new(
-    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient, app: Flask
+    subscribed: FakePim, platform: EventPlatform, client: FlaskClient, app: Flask
 ) -> None:
     subscription = the_subscription(platform)
     old = subscription.config["secret"]["primary"]
@@ -277,15 +277,15 @@ def test_rotating_the_secret_keeps_the_old_one_until_the_platform_signs_with_the
     assert result.exit_code == 0, result.output
     new = subscription.config["secret"]["primary"]
     assert new != old and subscription.config["secret"]["secondary"] == old
-    assert deliver(browser, in_flight, old).status_code == 200  # the old one still verifies
+    assert deliver(client, in_flight, old).status_code == 200  # the old one still verifies
     assert (
-        deliver(browser, event_body(subscription.id, Catalog.seed_uuid(5)), new).status_code == 200
+        deliver(client, event_body(subscription.id, Catalog.seed_uuid(5)), new).status_code == 200
     )
     assert old not in result.output and new not in result.output
 
 
 def test_a_suspension_is_said_on_the_page_and_subscribing_again_makes_a_new_one(
-    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient
+    subscribed: FakePim, platform: EventPlatform, client: FlaskClient
 ) -> None:
     subscription = the_subscription(platform)
     answer_of_app = platform.post
@@ -294,17 +294,17 @@ def test_a_suspension_is_said_on_the_page_and_subscribing_again_makes_a_new_one(
     )
     rename(subscribed, Catalog.seed_uuid(4), "Lost")
     assert subscription.status == "suspended"  # at once, and the notification told the App
-    page = home(browser)
+    page = home(client)
     assert "Suspended by the Event Platform: The destination answered 404." in page
 
     platform.post = answer_of_app
-    browser.post("/events/subscribe", data={"csrf_token": form_token(page)})
+    client.post("/events/subscribe", data={"csrf_token": form_token(page)})
     assert run_subscribe_jobs() == ["active"]
     assert the_subscription(platform).status == "active"
 
 
 def test_a_forged_notification_changes_nothing(
-    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient
+    subscribed: FakePim, platform: EventPlatform, client: FlaskClient
 ) -> None:
     (subscriber,) = platform.subscribers.values()
     body = json.dumps(
@@ -314,13 +314,13 @@ def test_a_forged_notification_changes_nothing(
         "X-AKENEO-SIGNATURE-ALGORITHM": "HmacSHA256",
         "X-AKENEO-SIGNATURE-PRIMARY": signature("guessed-secret-0123456789", body),
     }
-    assert browser.post("/events/notifications", data=body, headers=headers).status_code == 401
+    assert client.post("/events/notifications", data=body, headers=headers).status_code == 401
     stored = events_current.store().subscription(subscribed.url)
     assert stored and stored.state == "active"
 
 
 def test_the_app_deleted_in_the_pim_forgets_that_pim_entirely(
-    subscribed: FakePim, platform: EventPlatform, browser: FlaskClient
+    subscribed: FakePim, platform: EventPlatform, client: FlaskClient
 ) -> None:
     run_sync(subscribed)
     pim_side = subscribed.app.test_client()
