@@ -3,15 +3,17 @@ ids of the events already taken (the platform delivers at least once)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Index, String, Text, delete, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import Base, Encryption, Unreadable, now
+from ..db import Base, Encryption, Unreadable, now, upsert_statement
 
 #: an event id is remembered this long: the platform's retries come 5, 10 and 20 minutes apart
 KEEP_IDS = timedelta(hours=24)
@@ -23,6 +25,14 @@ UNAVAILABLE = "unavailable"  # the PIM has no Event Platform, or the App may not
 SUSPENDED = "suspended"
 REVOKED = "revoked"
 FAILED = "failed"  # the platform did not answer: tried again at the next connection
+
+
+CACHE_SECONDS = 30.0  # the webhook reads a subscription's row at most this often
+MAX_CACHED = 1000
+
+
+class Duplicate(Exception):
+    """The event was taken before (the platform delivers at least once)."""
 
 
 class SubscriptionRow(Base):
@@ -76,14 +86,37 @@ class EventStore:
 
     def __init__(self, engine: Engine, encryption: Encryption) -> None:
         self.engine, self.encryption = engine, encryption
+        # the webhook's lookups, kept a little while (a secret decrypted once, not per event);
+        # a signature that the kept secrets refuse reads the row again (see `fresh`)
+        self._cache: dict[str, tuple[float, Subscription | None]] = {}
+        self._cache_lock = threading.Lock()
+        self._take = upsert_statement(
+            engine.dialect.name,
+            SeenEventRow.__table__,  # type: ignore[arg-type]
+            key=("event_id",),
+            columns=("event_id",),  # a duplicate changes nothing: DO NOTHING
+        )
 
     def subscription(self, pim_url: str) -> Subscription | None:
         """The PIM's subscription, or None."""
         return self._one(SubscriptionRow.pim_url == pim_url)
 
-    def by_subscription_id(self, subscription_id: str) -> Subscription | None:
-        """The subscription an event names (its CloudEvent `subject`), or None."""
-        return self._one(SubscriptionRow.subscription_id == subscription_id)
+    def by_subscription_id(
+        self, subscription_id: str, *, fresh: bool = False
+    ) -> Subscription | None:
+        """The subscription an event names (its CloudEvent `subject`), or None; as read up to
+        CACHE_SECONDS ago unless `fresh`."""
+        moment = time.monotonic()
+        with self._cache_lock:
+            kept = self._cache.get(subscription_id)
+        if kept and not fresh and kept[0] > moment:
+            return kept[1]
+        found = self._one(SubscriptionRow.subscription_id == subscription_id)
+        with self._cache_lock:
+            if len(self._cache) > MAX_CACHED:  # ids a forger made up never fill the memory
+                self._cache.clear()
+            self._cache[subscription_id] = (moment + CACHE_SECONDS, found)
+        return found
 
     def by_subscriber_id(self, subscriber_id: str) -> Subscription | None:
         """The subscription of a subscriber (what a notification names), or None."""
@@ -102,6 +135,7 @@ class EventStore:
                         db.execute(insert(SubscriptionRow).values(pim_url=pim_url, **values))
                 except IntegrityError:  # made meanwhile by another job: it says more
                     pass
+        self._forget_cached()
 
     def save(
         self,
@@ -144,29 +178,36 @@ class EventStore:
                 .where(SubscriptionRow.pim_url == pim_url, SubscriptionRow.subscribed_at.is_(None))
                 .values(subscribed_at=now())
             )
+        self._forget_cached()
 
-    def event_came(self, pim_url: str) -> None:
+    def event_came(self, subscription: Subscription) -> None:
         """A signed event came: the subscription delivers (said on the page)."""
+        moment = now()
         with self.engine.begin() as db:
             db.execute(
                 update(SubscriptionRow)
-                .where(SubscriptionRow.pim_url == pim_url)
-                .values(last_event_at=now())
+                .where(SubscriptionRow.pim_url == subscription.pim_url)
+                .values(last_event_at=moment)
             )
+        if subscription.subscription_id:
+            with self._cache_lock:
+                self._cache.pop(subscription.subscription_id, None)
 
-    def seen(self, event_id: str) -> bool:
-        """True when the App took this event already."""
-        with self.engine.connect() as db:
-            query = select(SeenEventRow.event_id).where(SeenEventRow.event_id == event_id)
-            return db.execute(query).first() is not None
+    def take(self, db: Connection, event_id: str) -> None:
+        """Record that the App takes this event, in the caller's transaction; Duplicate (which
+        undoes the transaction) when it was taken before."""
+        if not db.execute(self._take, {"event_id": event_id, "received_at": now()}).rowcount:
+            raise Duplicate(event_id)
 
-    def remember(self, event_id: str) -> None:
-        """The App took this event: a later delivery of it is a duplicate."""
-        try:
-            with self.engine.begin() as db:
-                db.execute(insert(SeenEventRow).values(event_id=event_id, received_at=now()))
-        except IntegrityError:
-            pass  # its twin, delivered at the same instant, was taken: one is enough
+    def remember_once(self, event_id: str) -> None:
+        """Take an event that needs no other write; Duplicate when it was taken before."""
+        with self.engine.begin() as db:
+            self.take(db, event_id)
+
+    def release(self, event_id: str) -> None:
+        """Forget that the App took this event: its next delivery is taken in full."""
+        with self.engine.begin() as db:
+            db.execute(delete(SeenEventRow).where(SeenEventRow.event_id == event_id))
 
     def trim(self) -> None:
         """Forget event ids older than KEEP_IDS."""
@@ -176,6 +217,11 @@ class EventStore:
     def forget(self, pim_url: str) -> None:
         with self.engine.begin() as db:
             db.execute(delete(SubscriptionRow).where(SubscriptionRow.pim_url == pim_url))
+        self._forget_cached()
+
+    def _forget_cached(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
 
     def _one(self, where: object) -> Subscription | None:
         with self.engine.connect() as db:

@@ -24,10 +24,10 @@ from ..security import check_csrf
 from ..store import Connection
 from ..sync import QueueDown, queue_changes
 from . import current
-from .store import ACTIVE, REVOKED, SUBSCRIBING, SUSPENDED, Subscription
+from .store import ACTIVE, REVOKED, SUBSCRIBING, SUSPENDED, Duplicate, Subscription
 from .subscribe import webhook_base
 from .tasks import queue_forget, queue_subscribe
-from .webhook import APP_DELETED, Malformed, parse_event, signed
+from .webhook import APP_DELETED, Event, Malformed, parse_event, signed
 
 log = logging.getLogger(__name__)
 
@@ -68,36 +68,41 @@ def receive() -> tuple[Response, int]:
         return _answer(429, "The App cannot take events right now; send it again later.")
 
 
-def _take(event: Any, body: bytes) -> tuple[Response, int]:
-    subscription = current.store().by_subscription_id(event.subscription_id)
+def _take(event: Event, body: bytes) -> tuple[Response, int]:
+    store = current.store()
+    subscription = store.by_subscription_id(event.subscription_id)
+    if subscription is None or not signed(body, request.headers, subscription.secrets):
+        # the secret may have changed since it was read (a rotation): read it again once
+        subscription = store.by_subscription_id(event.subscription_id, fresh=True)
     if subscription is None or not signed(body, request.headers, subscription.secrets):
         # logged without the body: a forgery's content is nobody's business
         log.warning("event refused: not signed by a known subscription id=%s", event.id[:64])
         return _answer(401, "The event is not signed by a subscription of this App.")
     pim_url = subscription.pim_url
-    if current.store().seen(event.id):
-        return _answer(200, "Already taken (a duplicate delivery).")
     last = subscription.last_event_at
     if last is None or now() - last > timedelta(minutes=1):  # one write a minute at most
-        current.store().event_came(pim_url)
-    if event.type == APP_DELETED:
-        if event.deleted_app() in (None, core.client().client_id):
-            queue_forget(pim_url)
-        current.store().remember(event.id)
-        return _answer(200, "The App forgets this PIM.")
+        store.event_came(subscription)
     try:
         change = event.product_change()
     except Malformed as error:
         return _answer(400, str(error))
-    if change is None or event.author() == core.client().client_id:
-        current.store().remember(event.id)  # not for the copy, or the App's own write
-        return _answer(200, "Nothing to do.")
     try:
-        queue_changes(pim_url, {change[0]: change[1]})
+        if event.type == APP_DELETED:
+            store.remember_once(event.id)
+            if event.deleted_app() in (None, core.client().client_id):
+                queue_forget(pim_url)
+            return _answer(200, "The App forgets this PIM.")
+        if change is None or event.author() == core.client().client_id:
+            store.remember_once(event.id)  # not for the copy, or the App's own write
+            return _answer(200, "Nothing to do.")
+        # the event id and the change in one transaction: a duplicate undoes both
+        queue_changes(pim_url, {change[0]: change[1]}, lambda db: store.take(db, event.id))
+    except Duplicate:
+        return _answer(200, "Already taken (a duplicate delivery).")
     except QueueDown as down:
         log.warning("event not queued pim=%s: %s", pim_url, down)
+        store.release(event.id)  # its next delivery is taken in full (the change is kept)
         return _answer(429, "The App's queue is full or down; send it again later.")
-    current.store().remember(event.id)  # only once queued: a 429's retry is taken in full
     return _answer(200, "Queued.")
 
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, String, delete, func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import Boolean, String, bindparam, delete, func, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..api import PimApi
@@ -73,27 +73,43 @@ class Changes:
             key=("pim_url", "uuid"),
             columns=("pim_url", "uuid", "deleted", "noticed_at", "claimed_until"),
         )
+        # built once (the webhook runs it for every event): how many wait, counted up to
+        # MAX_WAITING only, never all of a long backlog
+        upto = (
+            select(ChangeRow.uuid)
+            .where(ChangeRow.pim_url == bindparam("pim_url"))
+            .limit(MAX_WAITING)
+            .subquery()
+        )
+        self._waiting = select(func.count()).select_from(upto)
 
-    def note(self, pim_url: str, changes: Mapping[str, bool]) -> bool:
+    def note(
+        self,
+        pim_url: str,
+        changes: Mapping[str, bool],
+        within: Callable[[Connection], None] | None = None,
+    ) -> bool:
         """Remember products to read again ({uuid: deleted}); True when none of the PIM's was
         waiting before (the caller queues a job: one already queued takes these too).
 
-        A product noticed again while a job reads it is read once more: its row is new again.
+        `within(db)` writes more in the same transaction (a webhook's event id): what it raises
+        undoes it all. A product noticed again while a job reads it is read once more.
         """
+        moment = now()
         rows = [
             {
                 "pim_url": pim_url,
                 "uuid": u,
                 "deleted": d,
-                "noticed_at": now(),
+                "noticed_at": moment,
                 "claimed_until": None,
             }
             for u, d in changes.items()
         ]
         with self.engine.begin() as db:
-            waiting = db.execute(
-                select(func.count()).select_from(ChangeRow).where(ChangeRow.pim_url == pim_url)
-            ).scalar_one()
+            if within:
+                within(db)
+            waiting = db.execute(self._waiting, {"pim_url": pim_url}).scalar_one()
             if waiting >= MAX_WAITING:
                 raise TooManyWaiting(pim_url)
             if rows:

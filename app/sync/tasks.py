@@ -14,13 +14,16 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Celery, Task
 from flask import Flask
 from kombu.exceptions import OperationalError as BrokerDown
+from kombu.transport import sqlalchemy as kombu_sql
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SADeprecationWarning
 
 from .. import current as core
@@ -41,6 +44,7 @@ APPLY = "app.sync.tasks.apply_changes"
 SYNC_ALL = "app.sync.tasks.sync_all"
 SWEEP = "app.sync.tasks.sweep"
 SWEEP_SECONDS = 15.0
+SQL_POLLING_SECONDS = 0.2
 KEEP_DELIVERED = timedelta(hours=1)  # kombu's SQL transport keeps delivered messages: trimmed
 
 
@@ -55,6 +59,11 @@ def celery_init_app(app: Flask, settings: SyncSettings) -> Celery:
     celery = Celery(app.name, task_cls=FlaskTask, set_as_current=False)
     database_url = app.extensions[core.SETTINGS].database_url
     celery.conf.update(celery_config(settings, database_url, app.instance_path))
+    if settings.broker_url is None:
+        # kombu's SQL transport polls for jobs every second, and gives every transport option to
+        # create_engine(): its class is the one place to say 0.2 s, so that a change an event
+        # pushed reaches the copy well within a second (Redis hands jobs over as they come)
+        kombu_sql.Transport.polling_interval = SQL_POLLING_SECONDS
     celery.task(name=STEP)(sync_step)
     celery.task(name=APPLY)(apply_changes)
     celery.task(name=SYNC_ALL)(sync_all)
@@ -143,12 +152,19 @@ class QueueDown(Exception):
     """The broker does not answer, or too many changes wait: the caller asks to come back."""
 
 
-def queue_changes(pim_url: str, products: dict[str, bool]) -> None:
+def queue_changes(
+    pim_url: str,
+    products: dict[str, bool],
+    within: Callable[[Connection], None] | None = None,
+) -> None:
     """Have the sync's workers read these products again, or drop them ({uuid: deleted}), within
     seconds. Noted in the database first: once this returns, nothing is lost (a job lost on the
-    way is queued again by the sweep). QueueDown when that cannot be promised now."""
+    way is queued again by the sweep). QueueDown when the queue is full, or when the broker did
+    not take the job (the changes are kept: the sweep queues them once it answers).
+
+    `within(db)` writes more in the same transaction (see Changes.note)."""
     try:
-        first = current.changes().note(pim_url, products)
+        first = current.changes().note(pim_url, products, within)
     except changes.TooManyWaiting:
         raise QueueDown(f"Over {changes.MAX_WAITING} product changes wait for {pim_url}.") from None
     if first:
