@@ -102,8 +102,9 @@ def _wait(done: Any, seconds: float) -> None:
         time.sleep(0.01)
 
 
-def throughput(seconds: int) -> dict[str, Any]:
-    """Events/s of the webhook, and requests/s of a trivial route of the same App."""
+def throughput(seconds: int, database_url: str | None = None) -> dict[str, Any]:
+    """Events/s of the webhook, and requests/s of a trivial route of the same App (on SQLite,
+    or on `database_url`)."""
     with tempfile.TemporaryDirectory(prefix="akeneo-events-bench-") as folder:
         workdir = Path(folder)
         pim_url, subscription_id, secret = (
@@ -114,6 +115,8 @@ def throughput(seconds: int) -> dict[str, Any]:
         env = app_env(
             str(uuid.uuid4()), secrets.token_urlsafe(32), workdir, AKENEO_SYNC_INTERVAL="0"
         )
+        if database_url:
+            env["DATABASE_URL"] = database_url
         _subscribe(env, pim_url, subscription_id, secret)
         port = free_port()
         server = start_gunicorn(port, env, workers=2, app="bench.ceiling:create_app()")
@@ -241,9 +244,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.events", description=__doc__)
     parser.add_argument("--renames", type=int, default=RENAMES)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--database-url", help="the webhook's database (default: SQLite)")
     args = parser.parse_args()
     lat = latency(args.renames)
-    rate = throughput(args.seconds)
+    rate = throughput(args.seconds, args.database_url)
     out = sys.stdout.write
     out("live changes: a rename in the local PIM until the App's copy holds it\n")
     out(
