@@ -51,6 +51,9 @@ def _not_ready(environ: dict[str, Any], start_response: Callable[..., Any]) -> l
     return [b"starting\n"]
 
 
+BIND_PATIENCE = 3.0  # seconds a busy port is tried again before PortBusy
+
+
 class PortBusy(OSError):
     """Something already listens on this port."""
 
@@ -64,16 +67,21 @@ def bind(port: int = 0) -> BaseWSGIServer:
 
     A busy port raises PortBusy (werkzeug would print its own message and exit).
     """
-    if port:
+    # a port the last run (or a test's first half) just let go of can take a moment to be free
+    deadline = time.monotonic() + BIND_PATIENCE
+    while port:
         with socket.socket() as probe:
             # as werkzeug binds: a port in TIME_WAIT is free, one that something listens on not
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((HOST, port))
+                break
             except OSError as error:
-                if error.errno == errno.EADDRINUSE:
+                if error.errno != errno.EADDRINUSE:
+                    raise
+                if time.monotonic() > deadline:
                     raise PortBusy(port) from None
-                raise
+        time.sleep(0.1)
     return make_server(HOST, port, _not_ready, threaded=True, request_handler=QuietHandler)
 
 

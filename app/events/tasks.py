@@ -48,6 +48,7 @@ def queue_forget(pim_url: str) -> None:
 def subscribe_job(pim_url: str, base: str | None) -> str:
     connection = core.store().connection(pim_url)
     if connection is None or connection.revoked:
+        current.store().set_state(pim_url, FAILED, "The App was disconnected: connect it again.")
         return "disconnected"
     return subscribe(
         current.store(), core.client(), current.settings(), pim_url, connection.access_token, base

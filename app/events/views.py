@@ -90,7 +90,11 @@ def _take(event: Event, body: bytes) -> tuple[Response, int]:
         if event.type == APP_DELETED:
             store.remember_once(event.id)
             if event.deleted_app() in (None, core.client().client_id):
-                queue_forget(pim_url)
+                try:
+                    queue_forget(pim_url)
+                except BrokerDown:
+                    store.release(event.id)  # its retry is taken in full
+                    raise
             return _answer(200, "The App forgets this PIM.")
         if change is None or event.author() == core.client().client_id:
             store.remember_once(event.id)  # not for the copy, or the App's own write
