@@ -19,6 +19,7 @@ from .config import Settings
 from .db import Database, Encryption
 from .errors import register_error_handlers
 from .events import init_app as init_events
+from .extensions import init_app as init_extensions
 from .flow import Flow
 from .identity import IdTokenVerifier
 from .logs import configure_logging, record_pim_time, register_request_ids, register_server_timing
@@ -67,6 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_catalogs(app)  # the App's catalog in each PIM: /products, /media
     init_sync(app)  # a copy of each catalog, kept by Celery workers: /sync
     init_events(app)  # product changes pushed by the Event Platform: /events
+    init_extensions(app)  # the App's action and product tab inside the PIM: /extensions
 
     # what the features added to: their tables, the scopes they asked for
     database.create_schema()

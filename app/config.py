@@ -62,7 +62,7 @@ KNOWN_SCOPES = frozenset(
     write_asset_families read_assets write_assets delete_assets read_reference_entities
     write_reference_entities read_reference_entity_records write_reference_entity_records
     read_workflows read_workflow_step_assignees read_workflow_tasks write_workflow_tasks
-    create_suggestions read_suggestions manage_suggestions openid profile email
+    create_suggestions read_suggestions manage_suggestions manage_extensions openid profile email
     """.split()
 )
 

@@ -19,6 +19,8 @@ from werkzeug.wrappers import Response
 from .catalogs import AppCatalogs, api_bp, configure_bp
 from .events import EventPlatform
 from .events import bp as event_platform_bp
+from .extensions import UiExtensions
+from .extensions import bp as ui_extensions_bp
 from .products import Catalog, product_routes
 from .state import (
     ConnectionAccount,
@@ -114,6 +116,8 @@ def create_devpim(config: Mapping[str, Any]) -> Flask:
     pim.register_blueprint(api_bp)
     pim.register_blueprint(configure_bp)
     pim.register_blueprint(event_platform_bp)
+    pim.extensions["devpim_extensions"] = UiExtensions()
+    pim.register_blueprint(ui_extensions_bp)
     return pim
 
 
@@ -191,6 +195,7 @@ def revoke() -> Response:
     events: EventPlatform = current_app.extensions["devpim_events"]
     events.emit("com.akeneo.pim.v1.app.deleted", {"app": {"client_id": state().app.client_id}})
     events.revoke_all()
+    current_app.extensions["devpim_extensions"].items.clear()  # the App's extensions go with it
     state().revoke()
     # the App's user goes, and its catalogs with it (akeneo-catalogs.md §2.6)
     current_app.extensions["devpim_catalogs"].delete_all()
@@ -208,11 +213,14 @@ def event_platform_permission() -> Response:
 def products_page() -> str:
     """Activity > Products: the first products, to rename or delete one (the App hears of it)."""
     found = [catalog().get(u) for _, u in catalog().keys("identifier")[:60]]
+    ui_extensions = current_app.extensions["devpim_extensions"]
     return render_template(
         "pim_products.html",
         pim=state(),
         products=[p for p in found if p],
         saved=request.args.get("saved"),
+        grid_actions=ui_extensions.at("pim.product-grid.action-bar"),
+        answer=ui_extensions.last_action,
     )
 
 

@@ -29,7 +29,7 @@ AUTHORIZATION_SCOPES = frozenset(
     read_products write_products delete_products read_catalog_structure write_catalog_structure
     read_attribute_options write_attribute_options read_categories write_categories
     read_channel_localization read_channel_settings write_channel_settings read_association_types
-    write_association_types read_catalogs write_catalogs delete_catalogs
+    write_association_types read_catalogs write_catalogs delete_catalogs manage_extensions
     """.split()
 )
 AUTHENTICATION_SCOPES = frozenset({"openid", "profile", "email"})

@@ -119,6 +119,7 @@ def save_state(path: Path, pim_servers: Sequence[Any]) -> None:
                 "catalogs": server.app.extensions["devpim_catalogs"].snapshot(),
                 "products": server.app.extensions["devpim_catalog"].snapshot(),
                 "events": server.app.extensions["devpim_events"].snapshot(),
+                "extensions": server.app.extensions["devpim_extensions"].snapshot(),
             }
             for server in pim_servers
         ],
@@ -193,6 +194,7 @@ def start_local(
             server.app.extensions["devpim_catalogs"].restore(kept.get("catalogs", []))
             server.app.extensions["devpim_catalog"].restore(kept.get("products", {}))
             server.app.extensions["devpim_events"].restore(kept.get("events", {}))
+            server.app.extensions["devpim_extensions"].restore(kept.get("extensions", []))
     config = {
         "AKENEO_CLIENT_ID": client_id,
         "AKENEO_CLIENT_SECRET": client_secret,

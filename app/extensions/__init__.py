@@ -1,0 +1,56 @@
+"""UI extensions: the App's own action and product tab inside the PIM's screens.
+
+Builds on the sync: when a PIM is connected (and its catalog found), a worker places the App's
+extensions there with the `manage_extensions` scope, each with its own secret: "Sync with <the
+App>" in the product grid and on a product page (a signed POST: the App reads those products
+again), and a product tab framing the App's view of the product (a JWT per view). See the
+README's "Inside the PIM" section.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, has_request_context, request
+
+from .. import current as core
+from ..catalogs import catalog_found
+from ..config import text
+from ..features import pim_disconnected, require_scopes
+from ..sync import current as sync
+from . import current
+from .register import unregister
+from .store import ExtensionStore
+from .tasks import queue_register, register_task
+from .views import bp
+
+__all__ = ["init_app"]
+
+SCOPES = ("manage_extensions",)
+
+
+def init_app(app: Flask) -> None:
+    """Plug the extensions feature into the App (after the sync, whose workers apply actions)."""
+    store = app.extensions[core.STORE]
+    app.extensions[current.STORE] = ExtensionStore(store.engine, store.encryption)
+    public = text(app.extensions[core.SETTINGS].env, "AKENEO_PUBLIC_URL")
+    app.extensions[current.PUBLIC_URL] = public.rstrip("/") if public else None
+    require_scopes(app, SCOPES)
+    register_task(app.extensions[sync.CELERY])
+    app.register_blueprint(bp)
+    catalog_found.connect(_register, sender=app)
+    pim_disconnected.connect(_unregister, sender=app)
+
+
+def _register(app: Flask, *, pim_url: str, **_: Any) -> None:
+    base = current.public_url() or (request.url_root.rstrip("/") if has_request_context() else None)
+    if base:
+        queue_register(pim_url, base)
+
+
+def _unregister(app: Flask, *, pim_url: str, forgotten: bool, **_: Any) -> None:
+    if not forgotten:
+        return  # disconnected in the PIM: the PIM removed the App's extensions with it
+    connection = core.store().connection(pim_url)
+    api = core.app_api(pim_url) if connection and not connection.revoked else None
+    unregister(current.store(), pim_url, api)
