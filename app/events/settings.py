@@ -25,8 +25,8 @@ class EventSettings:
     #: the callback on
     public_url: str | None = None
 
-    #: the platform may be reached, and may deliver, over http: one on this machine (the local
-    #: PIM's), or AKENEO_PIM_ALLOW_HTTP for local PIMs
+    #: the platform delivers over http too: a local one (the local PIM's), reached over http
+    #: (on loopback, or with AKENEO_PIM_ALLOW_HTTP); Akeneo's own delivers to https only
     http_allowed: bool = False
 
     @classmethod
@@ -48,4 +48,5 @@ class EventSettings:
                     "AKENEO_PUBLIC_URL must be the App's https:// address (the Event Platform "
                     f"delivers to https only), not {public_url!r}."
                 )
-        return cls(platform_url=platform_url, public_url=public_url, http_allowed=local)
+        http_allowed = parts.scheme == "http"
+        return cls(platform_url=platform_url, public_url=public_url, http_allowed=http_allowed)
