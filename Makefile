@@ -25,9 +25,9 @@ reset-pim:
 	rm -f instance/devpim.json
 
 ## test: every test, browser and PostgreSQL ones included (they skip outside CI when unavailable),
-## on two processes: most of the slow tests wait on servers and workers, not on the CPU
+## on three processes: most of the slow tests wait on servers and workers, not on the CPU
 test: install
-	$(BIN)/pytest -n 2 --dist worksteal $(PYTEST_ARGS)
+	$(BIN)/pytest -n 3 --dist worksteal $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
