@@ -4,7 +4,9 @@ Sent with the Flask app as sender, inside an app context:
 
 - `pim_connected(app, pim_url=…)`: a callback stored a new token for `pim_url`;
 - `pim_disconnected(app, pim_url=…, forgotten=…)`: the PIM refused the App's token (the App was
-  disconnected there: `forgotten=False`), or the App forgot the PIM (`akeneo forget`: `True`).
+  disconnected there: `forgotten=False`), or the App forgets the PIM (`current.forget()`:
+  `True`, sent before the connection is dropped, so that a feature can still use the token to
+  undo what it made in the PIM).
 """
 
 from __future__ import annotations
