@@ -181,8 +181,7 @@ def run(products: int, pims: int, workers: int) -> dict[str, Any]:
             rss = [peak_rss_mb(worker) for worker in started]
             plain = setup.read_plainly() if pims == 1 else 0.0
         finally:
-            for worker in started:
-                stop_process(worker)
+            stop_process(*started)
             setup.stop()
     return {
         "pims": pims,

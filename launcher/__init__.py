@@ -99,10 +99,12 @@ class LocalSetup:
     def stop(self) -> None:
         """Stop the worker and every server; keep the PIMs' state if asked to."""
         if self.worker:
-            stop_process(self.worker)
+            self.worker.terminate()  # it takes a few seconds to finish: the servers stop meanwhile
         for server in self.servers:
             server.shutdown()
             server.server_close()
+        if self.worker:
+            stop_process(self.worker)
         if self.state_file:
             save_state(self.state_file, self.servers[1:])  # the App's server comes first
 
@@ -319,11 +321,13 @@ def start_gunicorn(
     raise RuntimeError("gunicorn did not answer /healthz within 30 s")
 
 
-def stop_process(server: subprocess.Popen[bytes]) -> None:
-    """Stop a server gracefully, then for good."""
-    server.terminate()
-    try:
-        server.wait(20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+def stop_process(*servers: subprocess.Popen[bytes]) -> None:
+    """Stop servers gracefully (all at once: each may take seconds), then for good."""
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
