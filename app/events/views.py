@@ -76,7 +76,7 @@ def _take(event: Event, body: bytes) -> tuple[Response, int]:
         subscription = store.by_subscription_id(event.subscription_id, fresh=True)
     if subscription is None or not signed(body, request.headers, subscription.secrets):
         # logged without the body: a forgery's content is nobody's business
-        log.warning("event refused: not signed by a known subscription id=%s", event.id[:64])
+        log.warning("event refused: not signed by a known subscription id=%r", event.id[:64])
         return _answer(401, "The event is not signed by a subscription of this App.")
     pim_url = subscription.pim_url
     last = subscription.last_event_at

@@ -55,3 +55,8 @@ def definitions(app_name: str) -> tuple[Definition, ...]:
         Definition("flask_app_sync_product", ACTION, HEADER, "action", sync_label),
         Definition("flask_app_product_tab", IFRAME, TAB, "tab", app_name[:100]),
     )
+
+
+def names_served_by(route: str) -> frozenset[str]:
+    """The extensions whose URL ends in `route` (their names do not depend on the App's name)."""
+    return frozenset(d.name for d in definitions("") if d.route == route)

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 from ..catalogs import current as catalogs
 from ..sync import QueueDown, queue_changes
 from . import current
+from .definitions import names_served_by
 from .store import Extension
 from .verify import Refused, check_action, check_timestamp, check_token, products_of
 
@@ -37,9 +38,11 @@ def _answer(status: int, message: str, **extra: Any) -> tuple[Response, int]:
     return jsonify({"message": message, **extra}), status
 
 
-def _extension(key: str) -> Extension:
+def _extension(key: str, route: str) -> Extension:
+    """The extension whose URL holds `key`, if it is one served by `route` (an action's key is
+    no tab's, and the other way round)."""
     found = current.store().by_key(key)
-    if found is None:
+    if found is None or found.name not in names_served_by(route):
         abort(404)
     return found
 
@@ -47,7 +50,7 @@ def _extension(key: str) -> Extension:
 @bp.post("/extensions/<key>/action")
 def action(key: str) -> tuple[Response, int]:
     """`Sync with …` in the product grid or on a product page: read those products again."""
-    extension = _extension(key)
+    extension = _extension(key, "action")
     body = request.get_data(cache=False)
     try:
         check_action(body, request.headers.get("signature"), extension.secret)
@@ -74,7 +77,7 @@ def action(key: str) -> tuple[Response, int]:
 @bp.get("/extensions/<key>/tab")
 def tab(key: str) -> Response:
     """The product tab's page; it loads the product's data with the PIM's token."""
-    extension = _extension(key)
+    extension = _extension(key, "tab")
     page = render_template(
         "extensions/tab.html",
         key=key,
@@ -93,7 +96,7 @@ def tab(key: str) -> Response:
 @bp.get("/extensions/<key>/tab/data")
 def tab_data(key: str) -> tuple[Response, int]:
     """The product as the App holds it, for a request carrying the PIM's token (once)."""
-    extension = _extension(key)
+    extension = _extension(key, "tab")
     token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     try:
         claims = check_token(token, extension.secret)

@@ -125,6 +125,9 @@ def test_the_tab_may_be_framed_by_the_connected_pim_only(
     assert f"frame-ancestors {placed.url}" in policy and "'none'" not in policy.split("frame-")[1]
     assert "X-Frame-Options" not in page.headers
     assert "Set-Cookie" not in page.headers
+    grid = by_name(ui)["flask_app_sync_selection"]
+    assert client.get(path_of(grid).replace("/action", "/tab")).status_code == 404  # no tab
+    assert client.post(path_of(tab).replace("/tab", "/action")).status_code == 404
     home = client.get("/")
     assert "frame-ancestors 'none'" in home.headers["Content-Security-Policy"]
     assert home.headers["X-Frame-Options"] == "DENY"
