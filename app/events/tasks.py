@@ -9,7 +9,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError as BrokerDown
 
 from .. import current as core
-from ..sync import current as sync
+from ..sync.tasks import send_job
 from . import current
 from .store import FAILED, SUBSCRIBING
 from .subscribe import subscribe, unsubscribe
@@ -34,7 +34,7 @@ def queue_subscribe(pim_url: str, base: str | None) -> None:
     """Have a worker subscribe the App to the PIM's events (the page says it meanwhile)."""
     current.store().set_state(pim_url, SUBSCRIBING)
     try:
-        sync.celery().send_task(SUBSCRIBE, args=[pim_url, base], retry=False)
+        send_job(SUBSCRIBE, [pim_url, base])
     except BrokerDown:
         reason = "The job queue did not answer: press Subscribe again once the workers run."
         current.store().set_state(pim_url, FAILED, reason)
@@ -42,7 +42,7 @@ def queue_subscribe(pim_url: str, base: str | None) -> None:
 
 def queue_forget(pim_url: str) -> None:
     """Have a worker forget the PIM (BrokerDown when the queue does not answer)."""
-    sync.celery().send_task(FORGET, args=[pim_url], retry=False)
+    send_job(FORGET, [pim_url])
 
 
 def subscribe_job(pim_url: str, base: str | None) -> str:

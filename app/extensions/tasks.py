@@ -11,7 +11,7 @@ from kombu.exceptions import OperationalError as BrokerDown
 from .. import current as core
 from ..catalogs import current as catalogs
 from ..errors import AppError
-from ..sync import current as sync
+from ..sync.tasks import send_job
 from . import current
 from .register import register
 
@@ -27,7 +27,7 @@ def register_task(celery: Celery) -> None:
 def queue_register(pim_url: str, base: str) -> None:
     """Have a worker place the App's extensions in the PIM (pointing at `base`)."""
     try:
-        sync.celery().send_task(REGISTER, args=[pim_url, base], retry=False)
+        send_job(REGISTER, [pim_url, base])
     except BrokerDown:
         log.warning("extensions not queued pim=%s: the broker does not answer", pim_url)
 

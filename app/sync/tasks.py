@@ -105,24 +105,28 @@ def celery_config(settings: SyncSettings, database_url: str, instance_path: str)
     }
 
 
+def send_job(
+    name: str, args: list[Any], *, countdown: float | None = None, retry: bool = False
+) -> None:
+    """Queue a job on the App's broker (BrokerDown when it does not answer): every feature's
+    jobs go through here. Kombu's SQL transport declares its queue on first use, and two
+    processes doing so at the same instant race (an IntegrityError): the second try finds it."""
+    for attempt in (1, 2):
+        try:
+            current.celery().send_task(name, args=args, countdown=countdown, retry=retry)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
+
+
 def enqueue(pim_url: str, run_id: str, token: str | None, delay: float = 0.0) -> None:
     """Queue a step of a run on the App's broker (to start after `delay` seconds); a broker that
     does not answer only delays it (the sweep queues the run again once the broker is back)."""
-    countdown = delay or None
-    for attempt in (1, 2):
-        try:
-            current.celery().send_task(
-                STEP, args=[pim_url, run_id, token], countdown=countdown, retry=True
-            )
-            return
-        except BrokerDown as error:
-            log.warning("sync not queued pim=%s: the broker does not answer (%s)", pim_url, error)
-            return
-        except IntegrityError:
-            # kombu's SQL transport: a worker declared the queue at the same instant; it is
-            # there now, and the second try finds it
-            if attempt == 2:
-                raise
+    try:
+        send_job(STEP, [pim_url, run_id, token], countdown=delay or None, retry=True)
+    except BrokerDown as error:
+        log.warning("sync not queued pim=%s: the broker does not answer (%s)", pim_url, error)
 
 
 def declare_queue(celery: Celery) -> None:
@@ -169,7 +173,7 @@ def queue_changes(
         raise QueueDown(f"Over {changes.MAX_WAITING} product changes wait for {pim_url}.") from None
     if first:
         try:
-            current.celery().send_task(APPLY, args=[pim_url], retry=False)
+            send_job(APPLY, [pim_url])
         except BrokerDown:
             log.warning("changes not queued pim=%s: the broker does not answer", pim_url)
             raise QueueDown("The job queue does not answer.") from None
@@ -187,7 +191,7 @@ def apply_changes(pim_url: str) -> int:
     )
     log.info("changes applied pim=%s count=%d more=%s", pim_url, applied, more)
     if more:
-        current.celery().send_task(APPLY, args=[pim_url], countdown=5)
+        send_job(APPLY, [pim_url], countdown=5)
     return applied
 
 
@@ -212,7 +216,7 @@ def sweep() -> int:
     delivered messages."""
     count = requeue_stalled(current.store(), enqueue)
     for pim_url in current.changes().waiting_pims():
-        current.celery().send_task(APPLY, args=[pim_url])
+        send_job(APPLY, [pim_url])
     if current.settings().broker_url is None:
         with core.database().engine.begin() as db:
             # kombu stamps messages with the local time, without a zone
