@@ -205,7 +205,11 @@ def revoke() -> Response:
 @bp.post("/apps/event-platform")
 def event_platform_permission() -> Response:
     """The permission checkbox in the App's connection settings."""
-    current_app.extensions["devpim_events"].allowed = bool(request.form.get("allowed"))
+    events: EventPlatform = current_app.extensions["devpim_events"]
+    events.allowed = bool(request.form.get("allowed"))
+    if not events.allowed:  # unticked after subscribing: the platform suspends what exists
+        for subscription in list(events.subscriptions.values()):
+            events.suspend(subscription, "The App lost the Event Platform permission.")
     return redirect("/")
 
 

@@ -1,8 +1,15 @@
-"""The App inside the local PIM, as a person sees it on `make run`: the product tab shows the
-product's mapped values; the grid's "Sync with …" makes the copy take a renamed product."""
+"""Live changes and the App inside the local PIM, as a person sees them on `make run`:
+
+- a product renamed in the local PIM reaches the App's product page within seconds, with no
+  Sync now (the Event Platform), and a deleted one leaves the copy;
+- the product tab shows the product's mapped values inside the PIM's page;
+- with the Event Platform permission taken away (the subscription is suspended, and the App's
+  page says so), the grid's "Sync with …" makes the copy take a renamed product.
+"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +17,35 @@ import pytest
 
 from launcher import start_local
 from tests.browsers import connect
-from tests.events.test_browser import wait_until
 from tests.pims import SECRET_KEY
 
 pytestmark = pytest.mark.browser
 
 
-def test_the_tab_shows_the_copy_and_the_grid_action_syncs_a_renamed_product(
+def wait_until(page: Any, url: str, check: Any, seconds: float = 15) -> float:
+    """Reload `url` until `check(text)` holds; the seconds it took."""
+    started = time.monotonic()
+    while True:
+        page.goto(url)
+        if check(page.text_content("body") or ""):
+            return time.monotonic() - started
+        assert time.monotonic() - started < seconds, page.text_content("body")
+        page.wait_for_timeout(200)
+
+
+def rename_in_the_pim(page: Any, pim_url: str, uuid: str | None, name: str) -> str:
+    """Rename a product (the first one when `uuid` is None) on the local PIM's products page."""
+    page.goto(f"{pim_url}/products")
+    row = page.locator(f"#products tr[data-uuid='{uuid}']" if uuid else "#products tr[data-uuid]")
+    row = row.first
+    found = row.get_attribute("data-uuid")
+    row.locator("input[name=name]").fill(name)
+    row.locator("button", has_text="Rename").click()
+    page.wait_for_selector("#saved")
+    return str(found)
+
+
+def test_live_changes_the_product_tab_and_the_grid_action_on_the_local_set_up(
     page: Any, tmp_path: Path
 ) -> None:
     setup = start_local(
@@ -24,15 +53,12 @@ def test_the_tab_shows_the_copy_and_the_grid_action_syncs_a_renamed_product(
             "TESTING": True,
             "SECRET_KEY": SECRET_KEY,
             "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
-            "AKENEO_SYNC_INTERVAL": "0",
+            "AKENEO_SYNC_INTERVAL": "0",  # no periodic sync: only events and actions bring news
         },
         worker_dir=tmp_path,
     )
     try:
         pim_url, app_url = setup.pim_urls[0], setup.app_url
-        page.goto(pim_url)  # no Event Platform here: only the action can bring a change
-        page.uncheck("#event-platform-allowed")
-        page.click("#save-permission")
         connect(page, pim_url, app_url)
         page.goto(page.get_attribute("#configure", "href"))
         page.check("#catalog-enabled")
@@ -40,31 +66,48 @@ def test_the_tab_shows_the_copy_and_the_grid_action_syncs_a_renamed_product(
         page.click("#save")
         page.wait_for_selector("#saved")
         wait_until(page, f"{app_url}/", lambda text: "Last sync finished" in text, 60)
+        assert "Waiting to activate" in page.text_content("#events-text")
 
-        # the product tab: the App's view of the product, inside the PIM's page
-        page.goto(f"{pim_url}/products")
-        row = page.locator("#products tr[data-uuid]").first
-        uuid = row.get_attribute("data-uuid")
-        title = row.locator("input[name=name]").input_value()
+        # live: a rename reaches the App's page in seconds, without Sync now
+        uuid = rename_in_the_pim(page, pim_url, None, "Renamed live in the PIM")
+        product = f"{app_url}/products/{uuid}"
+        assert wait_until(page, product, lambda text: "Renamed live in the PIM" in text) < 10
+        page.goto(f"{app_url}/")
+        assert "Live: changes in the PIM reach the copy" in page.text_content("#events-text")
+        page.goto(f"{pim_url}/products")  # and a product deleted in the PIM leaves the copy
+        gone = page.locator("#products tr[data-uuid]").nth(1)
+        gone_uuid = gone.get_attribute("data-uuid")
+        gone.locator("button", has_text="Delete").click()
+        page.wait_for_selector("#saved")
+        wait_until(
+            page,
+            f"{app_url}/products/{gone_uuid}",
+            lambda text: "not in the App's catalog" in text,
+        )
+
+        # the product tab, inside the PIM's product page: the App's copy of it
         page.goto(f"{pim_url}/products/{uuid}")
         frame = page.frame_locator("#frame-1")
         frame.locator("#values").wait_for()
-        assert title in (frame.locator("#values").text_content() or "")
+        assert "Renamed live in the PIM" in (frame.locator("#values").text_content() or "")
         assert "Read into the App's copy" in (frame.locator("#read-at").text_content() or "")
 
-        # renamed in the PIM, then "Sync with …" on the grid: the copy takes it
-        page.goto(f"{pim_url}/products")
-        row = page.locator(f"#products tr[data-uuid='{uuid}']")
-        row.locator("input[name=name]").fill("Synced from the grid")
-        row.locator("button", has_text="Rename").click()
-        page.wait_for_selector("#saved")
-        product = f"{app_url}/products/{uuid}"
+        # no more events: the PIM's permission is taken away, the subscription suspended
+        page.goto(pim_url)
+        page.uncheck("#event-platform-allowed")
+        page.click("#save-permission")
+        page.goto(f"{app_url}/")
+        assert "Suspended by the Event Platform" in page.text_content("#events-text")
+        rename_in_the_pim(page, pim_url, uuid, "Synced from the grid")
         page.goto(product)
         assert "Synced from the grid" not in (page.text_content("body") or "")
+
+        # "Sync with …" on the ticked product: the copy takes it
         page.goto(f"{pim_url}/products")
         page.check(f"#products tr[data-uuid='{uuid}'] input[type=checkbox]")
         page.click("#grid button[data-extension='flask_app_sync_selection']")
         assert "Queued 1 product" in (page.text_content("#action-answer") or "")
         wait_until(page, product, lambda text: "Synced from the grid" in text)
+
     finally:
         setup.stop()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from launcher import start_local
 from tests.browsers import connect
@@ -45,10 +46,13 @@ def test_the_sync_shows_its_progress_then_the_products_page_reads_the_copy(
         deadline = time.monotonic() + 60
         while "Last sync finished" not in (page.text_content("#sync-state") or ""):
             assert time.monotonic() < deadline, page.text_content("#sync-state")
-            value = page.evaluate(
-                "() => { const bar = document.getElementById('sync-progress');"
-                " return bar && !bar.hidden && bar.hasAttribute('value') ? bar.value : null; }"
-            )
+            try:
+                value = page.evaluate(
+                    "() => { const bar = document.getElementById('sync-progress');"
+                    " return bar && !bar.hidden && bar.hasAttribute('value') ? bar.value : null; }"
+                )
+            except PlaywrightError:  # the page reloads itself once the sync is done
+                continue
             if value:
                 seen.add(int(value))
             page.wait_for_timeout(100)
