@@ -126,3 +126,12 @@ def database(database_url: str) -> Iterator[Database]:
     database.create_schema()
     yield database
     database.close()
+
+
+SLOW_MARKS = ("worker", "browser", "server", "postgres")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests (workers, browsers, servers) first: on several processes, the quick ones
+    then fill the gaps, and no slow one is left running alone at the end."""
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in SLOW_MARKS))
