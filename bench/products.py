@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import secrets
 import subprocess
@@ -79,7 +80,10 @@ def _timed(items: Any) -> dict[str, Any]:
 def run_reader(mode: str, pim_url: str, token: str) -> dict[str, Any]:
     """One reader in a fresh process."""
     output = subprocess.run(
-        [sys.executable, "-m", "bench.products", "--reader", mode, pim_url, token],
+        [sys.executable, "-m", "bench.products", "--reader", mode, pim_url],
+        # the token by the environment: not on a command line (`ps`), and a token that starts
+        # with "-" is no option for argparse
+        env={**os.environ, "BENCH_TOKEN": token},
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -94,10 +98,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.products", description=__doc__)
     parser.add_argument("--products", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--reader", nargs=3, metavar=("MODE", "PIM_URL", "TOKEN"))
+    parser.add_argument("--reader", nargs=2, metavar=("MODE", "PIM_URL"))  # token: BENCH_TOKEN
     args = parser.parse_args()
     if args.reader:
-        mode, pim_url, token = args.reader
+        mode, pim_url = args.reader
+        token = os.environ["BENCH_TOKEN"]
         reader = read_with_client if mode == "client" else read_plainly
         sys.stdout.write(json.dumps(reader(pim_url, token)) + "\n")
         return
