@@ -41,6 +41,7 @@ NAMES = (
     "TRUSTED_PROXIES",
     "LOG_LEVEL",
     "AKENEO_PIM_URL",
+    "AKENEO_PUBLIC_URL",
     "AKENEO_ACCESS_TOKEN",
     "AKENEO_CONNECTION_CLIENT_ID",
     "AKENEO_CONNECTION_SECRET",
@@ -101,6 +102,9 @@ class Settings:
     trusted_proxies: int
     log_level: str
     pim_url: str | None = None
+    #: the App's public base (where a PIM and Akeneo's services reach it); None: the address a
+    #: request came in on (`features.public_base()`)
+    public_url: str | None = None
     #: set by `make run`: the local PIM this App is registered in (the welcome page points there)
     local_pim_url: str | None = None
     connection: ConnectionCredentials | None = None
@@ -185,6 +189,7 @@ class Settings:
             trusted_proxies=_count(values, "TRUSTED_PROXIES", 0),
             log_level=checked_level(text(values, "LOG_LEVEL")),
             pim_url=(text(values, "AKENEO_PIM_URL") or "").rstrip("/") or None,
+            public_url=_public_url(values),
             local_pim_url=text(values, "LOCAL_PIM_URL"),
             connection=_connection(values),
             access_token=text(values, "AKENEO_ACCESS_TOKEN"),
@@ -217,6 +222,20 @@ def flag(values: Mapping[str, Any], name: str, default: bool) -> bool:
     if text in _FALSE:
         return False
     raise ConfigError(f"{name} must be 1 or 0, not {raw!r}.")
+
+
+def _public_url(values: Mapping[str, Any]) -> str | None:
+    raw = text(values, "AKENEO_PUBLIC_URL")
+    if raw is None:
+        return None
+    if not raw.startswith("https://") and not (
+        raw.startswith("http://") and flag(values, "AKENEO_PIM_ALLOW_HTTP", False)
+    ):
+        raise ConfigError(
+            f"AKENEO_PUBLIC_URL must be the App's https:// address, not {raw!r} (http:// only "
+            "with AKENEO_PIM_ALLOW_HTTP, for local PIMs)."
+        )
+    return raw.rstrip("/")
 
 
 def _positive_float(values: Mapping[str, Any], name: str, default: float) -> float:

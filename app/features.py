@@ -12,14 +12,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, request
 
 from . import current
 from .config import Settings
 from .signals import pim_connected, pim_disconnected
 from .store import Connection
 
-__all__ = ["Panel", "add_panel", "panels", "pim_connected", "pim_disconnected", "require_scopes"]
+__all__ = [
+    "Panel",
+    "add_panel",
+    "panels",
+    "pim_connected",
+    "pim_disconnected",
+    "public_base",
+    "require_scopes",
+]
 
 PANELS = "akeneo_panels"
 
@@ -50,3 +58,13 @@ def require_scopes(app: Flask, scopes: tuple[str, ...]) -> None:
     """Ask the PIM for `scopes` too (unless AKENEO_SCOPES chose every scope itself)."""
     settings: Settings = app.extensions[current.SETTINGS]
     app.extensions[current.SETTINGS] = settings.with_scopes(scopes)
+
+
+def public_base() -> str | None:
+    """The App's public base URL for a PIM or Akeneo's services to call back (no trailing
+    slash): AKENEO_PUBLIC_URL, else the address this request came in on (the callback's: the
+    ngrok URL when the PIM reached the App through it); None outside a request."""
+    configured: str | None = current.settings().public_url
+    if configured:
+        return configured
+    return request.url_root.rstrip("/") if has_request_context() else None

@@ -32,6 +32,20 @@ def test_defaults_are_safe_and_least_privilege(tmp_path: Path) -> None:
     assert settings.is_configured is False
 
 
+def test_the_public_url_is_https_unless_local_pims_are_allowed(tmp_path: Path) -> None:
+    public = "https://app.example.com/"
+    assert load(tmp_path, SECRET_KEY=KEY, AKENEO_PUBLIC_URL=public).public_url == public[:-1]
+    with pytest.raises(ConfigError, match="AKENEO_PUBLIC_URL must be the App's https"):
+        load(tmp_path, SECRET_KEY=KEY, AKENEO_PUBLIC_URL="http://app.example.com")
+    local = load(
+        tmp_path,
+        SECRET_KEY=KEY,
+        AKENEO_PUBLIC_URL="http://127.0.0.1:5000",
+        AKENEO_PIM_ALLOW_HTTP="1",
+    )
+    assert local.public_url == "http://127.0.0.1:5000"
+
+
 def test_ids_stay_strings(tmp_path: Path) -> None:
     assert load(tmp_path, SECRET_KEY=KEY, AKENEO_CLIENT_ID="0123").client_id == "0123"
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, has_request_context, request
+from flask import Flask
 
 from .. import current as core
 from ..catalogs import catalog_found
 from ..cli import add_commands
-from ..features import Panel, add_panel, pim_disconnected
+from ..features import Panel, add_panel, pim_disconnected, public_base
 from ..sync import current as sync
 from . import current
 from .cli import events, rotate_event_secret
@@ -46,8 +46,7 @@ def init_app(app: Flask) -> None:
 
 
 def _subscribe(app: Flask, *, pim_url: str, **_: Any) -> None:
-    root = request.url_root if has_request_context() else None
-    queue_subscribe(pim_url, webhook_base(current.settings(), root))
+    queue_subscribe(pim_url, webhook_base(current.settings(), public_base()))
 
 
 def _unsubscribe(app: Flask, *, pim_url: str, forgotten: bool, **_: Any) -> None:

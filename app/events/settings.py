@@ -11,19 +11,16 @@ from ..config import flag, text
 from ..errors import ConfigError
 
 #: the environment variables this feature reads
-NAMES = ("AKENEO_EVENT_PLATFORM_URL", "AKENEO_PUBLIC_URL")
+NAMES = ("AKENEO_EVENT_PLATFORM_URL",)
 DEFAULT_PLATFORM_URL = "https://event.prd.sdk.akeneo.cloud/api/v1"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
 class EventSettings:
-    """Where the Event Platform's management API is, and where it must deliver to the App."""
+    """Where the Event Platform's management API is (the App's public base is the core's)."""
 
     platform_url: str = DEFAULT_PLATFORM_URL
-    #: the App's public https base (https://my-app.example.com); None: the one the PIM reached
-    #: the callback on
-    public_url: str | None = None
 
     #: the platform delivers over http too: a local one (the local PIM's), reached over http
     #: (on loopback, or with AKENEO_PIM_ALLOW_HTTP); Akeneo's own delivers to https only
@@ -40,13 +37,5 @@ class EventSettings:
                 "AKENEO_EVENT_PLATFORM_URL must be an https:// URL (http:// only for a local "
                 f"PIM), not {platform_url!r}."
             )
-        public_url = text(env, "AKENEO_PUBLIC_URL")
-        if public_url:
-            public_url = public_url.rstrip("/")
-            if urlsplit(public_url).scheme != "https" and not local:
-                raise ConfigError(
-                    "AKENEO_PUBLIC_URL must be the App's https:// address (the Event Platform "
-                    f"delivers to https only), not {public_url!r}."
-                )
         http_allowed = parts.scheme == "http"
-        return cls(platform_url=platform_url, public_url=public_url, http_allowed=http_allowed)
+        return cls(platform_url=platform_url, http_allowed=http_allowed)

@@ -36,13 +36,10 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)  # 43 characters: within the platform's 16 to 256
 
 
-def webhook_base(settings: EventSettings, callback_root: str | None) -> str | None:
-    """The App's public base for the platform: the setting, else the one the callback came on
-    (https, or http on this machine with the local PIM's platform); None when there is none."""
-    base = settings.public_url or (callback_root or "").rstrip("/")
-    if not base:
-        return None
-    if base.startswith("https://") or settings.http_allowed:
+def webhook_base(settings: EventSettings, base: str | None) -> str | None:
+    """The App's public base (`features.public_base()`) if the platform can deliver there:
+    https, or http for a local platform; None otherwise."""
+    if base and (base.startswith("https://") or settings.http_allowed):
         return base
     return None
 
@@ -197,6 +194,3 @@ def _secret_config(secrets_now: tuple[str, ...]) -> dict[str, str]:
 def _url_of(subscription: dict[str, Any]) -> str | None:
     config = subscription.get("config")
     return config.get("url") if isinstance(config, dict) else None
-
-
-__all__ = ["rotate", "subscribe", "unsubscribe", "webhook_base"]

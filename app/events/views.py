@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 
 from .. import current as core
 from ..db import now
+from ..features import public_base
 from ..security import check_csrf
 from ..store import Connection
 from ..sync import QueueDown, queue_changes
@@ -146,7 +147,7 @@ def subscribe_again() -> Response:
     check_csrf()
     pim_url = core.flow().connected_pim(session)
     if pim_url:
-        queue_subscribe(pim_url, webhook_base(current.settings(), request.url_root))
+        queue_subscribe(pim_url, webhook_base(current.settings(), public_base()))
         flash("Subscribing to the PIM's events: this page says when it is done.")
     return redirect(url_for("app.home"))
 

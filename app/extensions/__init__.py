@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, has_request_context, request
+from flask import Flask
 
 from .. import current as core
 from ..catalogs import catalog_found
-from ..config import text
-from ..features import pim_disconnected, require_scopes
+from ..features import pim_disconnected, public_base, require_scopes
 from ..sync import current as sync
 from . import current
 from .register import unregister
@@ -33,8 +32,6 @@ def init_app(app: Flask) -> None:
     """Plug the extensions feature into the App (after the sync, whose workers apply actions)."""
     store = app.extensions[core.STORE]
     app.extensions[current.STORE] = ExtensionStore(store.engine, store.encryption)
-    public = text(app.extensions[core.SETTINGS].env, "AKENEO_PUBLIC_URL")
-    app.extensions[current.PUBLIC_URL] = public.rstrip("/") if public else None
     require_scopes(app, SCOPES)
     register_task(app.extensions[sync.CELERY])
     app.register_blueprint(bp)
@@ -43,7 +40,7 @@ def init_app(app: Flask) -> None:
 
 
 def _register(app: Flask, *, pim_url: str, **_: Any) -> None:
-    base = current.public_url() or (request.url_root.rstrip("/") if has_request_context() else None)
+    base = public_base()
     if base:
         queue_register(pim_url, base)
 

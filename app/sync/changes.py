@@ -27,7 +27,7 @@ from ..api import PimApi
 from ..catalogs.catalog import catalog_path
 from ..db import Base, database_now, now, upsert_statement
 from ..errors import AppError, PimHttpError, TokenRevoked
-from .store import SyncStore
+from . import copy
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,27 @@ class Changes:
             )
             return [str(p) for p in db.execute(query).scalars()]
 
+    def put_product(
+        self, pim_url: str, catalog_id: str, product: Mapping[str, Any], read_at: datetime
+    ) -> bool:
+        """Store one product of the catalog read at `read_at` (unless a later reading is stored);
+        False when it cannot be stored (see copy.product_rows). It joins the selection of a run
+        in progress, so that the run does not drop it as gone."""
+        rows, _ = copy.product_rows([product], pim_url, catalog_id, "change", read_at)
+        if not rows:
+            return False
+        with self.engine.begin() as db:
+            if copy.removed_since(db, pim_url, [rows[0]["uuid"]], read_at):
+                return True  # found gone after this reading: it stays gone
+            copy.save(db, rows)
+            copy.select_uuids(db, pim_url, [rows[0]["uuid"]])
+        return True
+
+    def drop_product(self, pim_url: str, uuid: str, moment: datetime) -> None:
+        """The product left the catalog (deleted, or out of the selection) as of `moment`."""
+        with self.engine.begin() as db:
+            copy.remove(db, pim_url, uuid, moment)
+
     def count(self, pim_url: str) -> int:
         """How many products of the PIM wait to be read again."""
         with self.engine.connect() as db:
@@ -184,7 +205,6 @@ class Changes:
 
 def apply(
     changes: Changes,
-    store: SyncStore,
     api: PimApi,
     catalog_id: str | None,
     *,
@@ -212,8 +232,8 @@ def apply(
                 for change, outcome in _read_all(readers, api, catalog_id, batch):
                     moment, product = outcome
                     if product is None:
-                        store.drop_product(pim_url, change.uuid, moment)
-                    elif not store.put_product(pim_url, catalog_id, product, moment):
+                        changes.drop_product(pim_url, change.uuid, moment)
+                    elif not changes.put_product(pim_url, catalog_id, product, moment):
                         log.warning(
                             "changed product not stored pim=%s uuid=%s", pim_url, change.uuid
                         )

@@ -19,6 +19,7 @@ cursor, or not at all.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -111,6 +112,23 @@ def _insert_new(db: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
         statement = upsert_statement(db.dialect.name, table, key=key, columns=key)
         for chunk in _chunks(rows):
             db.execute(statement, list(chunk))
+
+
+@functools.cache
+def _save_statement(dialect: str) -> Any:
+    return upsert_statement(
+        dialect,
+        _products,
+        key=("pim_url", "catalog_id", "uuid"),
+        columns=("pim_url", "catalog_id", "uuid", "data", "seen_run", "synced_at"),
+        newer_wins="synced_at",  # a product read again on an event after a run read its page
+    )
+
+
+def save(db: Connection, rows: list[dict[str, Any]]) -> None:
+    """Store product rows (see product_rows), unless a later reading of one is stored."""
+    if rows:
+        db.execute(_save_statement(db.dialect.name), rows)
 
 
 def product_rows(

@@ -27,9 +27,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import Base, database_now, now, upsert_statement
+from ..db import Base, database_now, now
 from . import copy
-from .copy import SyncedProductRow, product_rows
+from .copy import product_rows
 from .status import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, SyncStatus
 
 LEASE = timedelta(seconds=20)  # a worker that has not renewed its lease for this long is gone
@@ -97,13 +97,6 @@ class SyncStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._save_product = upsert_statement(
-            engine.dialect.name,
-            SyncedProductRow.__table__,  # type: ignore[arg-type]
-            key=("pim_url", "catalog_id", "uuid"),
-            columns=("pim_url", "catalog_id", "uuid", "data", "seen_run", "synced_at"),
-            newer_wins="synced_at",  # a product read again on an event, after this page
-        )
 
     # -- what pages ask -------------------------------------------------------------------------
 
@@ -132,29 +125,6 @@ class SyncStore:
         with self.engine.begin() as db:
             copy.forget(db, pim_url)
             db.execute(delete(SyncRow).where(SyncRow.pim_url == pim_url))
-
-    # -- single products (events, actions) ------------------------------------------------------
-
-    def put_product(
-        self, pim_url: str, catalog_id: str, product: Mapping[str, Any], read_at: datetime
-    ) -> bool:
-        """Store one product of the catalog read at `read_at` (unless a later reading is stored);
-        False when it cannot be stored (see product_rows). It joins the selection of a run in
-        progress, so that the run does not drop it as gone."""
-        rows, _ = product_rows([product], pim_url, catalog_id, "change", read_at)
-        if not rows:
-            return False
-        with self.engine.begin() as db:
-            if copy.removed_since(db, pim_url, [rows[0]["uuid"]], read_at):
-                return True  # found gone after this reading: it stays gone
-            db.execute(self._save_product, rows)
-            copy.select_uuids(db, pim_url, [rows[0]["uuid"]])
-        return True
-
-    def drop_product(self, pim_url: str, uuid: str, moment: datetime) -> None:
-        """The product left the catalog (deleted, or out of the selection) as of `moment`."""
-        with self.engine.begin() as db:
-            copy.remove(db, pim_url, uuid, moment)
 
     # -- starting a run -------------------------------------------------------------------------
 
@@ -319,9 +289,8 @@ class SyncStore:
                     "The PIM's list of mapped products is longer than the catalog's selection "
                     f"({state.total} products)."
                 )
-            if rows:
-                # an upsert: a page read again after a crash changes nothing
-                db.execute(self._save_product, rows)
+            # an upsert: a page read again after a crash changes nothing
+            copy.save(db, rows)
             copy.skip(db, run.pim_url, {u: why for u, why in skipped.items() if u in listed})
             self._guarded(db, run, cursor=cursor, done=SyncRow.done + len(rows))
         return len(rows)

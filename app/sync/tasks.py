@@ -186,9 +186,7 @@ def apply_changes(pim_url: str) -> int:
     if connection is None or connection.revoked:
         current.changes().forget(pim_url)  # nothing can be read there: the next connect syncs
         return 0
-    applied, more = changes.apply(
-        current.changes(), current.store(), core.app_api(pim_url), catalog_id
-    )
+    applied, more = changes.apply(current.changes(), core.app_api(pim_url), catalog_id)
     log.info("changes applied pim=%s count=%d more=%s", pim_url, applied, more)
     if more:
         send_job(APPLY, [pim_url], countdown=5)

@@ -44,11 +44,6 @@ def create(tmp_path: Path, pim: FakePim) -> Flask:
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
 def platform(pim: FakePim, client: FlaskClient) -> EventPlatform:
     """The local PIM's Event Platform, delivering to the App's test client at once."""
     found: EventPlatform = pim.app.extensions["devpim_events"]

@@ -4,7 +4,6 @@ extensions and POSTs its actions to the App's test client."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,7 +15,7 @@ from app.catalogs.settings import NAMES as CATALOG_NAMES
 from app.extensions import tasks
 from app.sync.settings import NAMES as SYNC_NAMES
 from devpim.extensions import UiExtensions
-from tests.pims import FakePim, PimUser, app_config
+from tests.pims import FakePim, PimUser
 
 from ..events.conftest import drop_queued
 from ..sync.conftest import enable
@@ -27,20 +26,6 @@ from ..sync.test_sync import queued_jobs
 def clean_extensions_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AKENEO_PUBLIC_URL", *SYNC_NAMES, *CATALOG_NAMES):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def app(tmp_path: Path, waits: list[float]) -> Flask:
-    from app import create_app
-
-    app = create_app(app_config(tmp_path))
-    app.extensions["akeneo_client"].sleep = waits.append
-    return app
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from app import create_app
 from app.catalogs.settings import NAMES as CATALOG_NAMES
 from app.sync.settings import NAMES
 from tests.catalogs.pim_catalogs import configure
-from tests.pims import FakePim, PimUser, app_config
+from tests.pims import FakePim, PimUser
 
 
 @pytest.fixture(autouse=True)
@@ -21,13 +19,6 @@ def clean_sync_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Clear the variables of the feature and of the one it builds on (catalogs)."""
     for name in (*NAMES, *CATALOG_NAMES):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def app(tmp_path: Path, waits: list[float]) -> Flask:
-    app = create_app(app_config(tmp_path))
-    app.extensions["akeneo_client"].sleep = waits.append  # retries recorded, not slept
-    return app
 
 
 @pytest.fixture
