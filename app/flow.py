@@ -16,7 +16,6 @@ import time
 from collections.abc import MutableMapping
 from datetime import timedelta
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from .akeneo import AkeneoClient
 from .config import Settings
@@ -76,7 +75,7 @@ class Flow:
         session[PENDING_STATE] = state
         session[PENDING_PIM] = pim_url
         session[PENDING_SINCE] = int(time.time())
-        log.info("activation started pim=%s", urlsplit(pim_url).netloc)
+        log.info("activation started pim=%s", _netloc(pim_url))
         return self.client.authorize_url(pim_url, state, self.settings.scopes)
 
     def finish(self, session: MutableMapping[str, Any], args: Args) -> Connection:
@@ -135,9 +134,7 @@ class Flow:
         connection = self.store.save_connection(pim_url, grant.access_token, grant.scopes, user)
         session_id = secrets.token_urlsafe(32)
         self.store.open_session(session_id, pim_url, user.sub if user else None, SESSION_LIFETIME)
-        log.info(
-            "activation finished pim=%s user=%s", urlsplit(pim_url).netloc, "yes" if user else "no"
-        )
+        log.info("activation finished pim=%s user=%s", _netloc(pim_url), "yes" if user else "no")
 
         # a fresh session after login: nothing from before the connection carries over (fixation)
         session.clear()
@@ -204,3 +201,8 @@ def _pending_pim(session: MutableMapping[str, Any], state: str) -> str | None:
 def _same(given: str, expected: str) -> bool:
     # constant time: the comparison must not tell an attacker how much of a state was right
     return hmac.compare_digest(given.encode(), str(expected).encode())
+
+
+def _netloc(pim_url: str) -> str:
+    """The host[:port] of a checked PIM origin, for log lines (no URL parsing per request)."""
+    return pim_url.partition("://")[2]

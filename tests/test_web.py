@@ -9,7 +9,10 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from flask.testing import FlaskClient
+from itsdangerous import BadSignature
 
 from app import create_app
 from app.flow import SESSION_LIFETIME
@@ -53,6 +56,28 @@ def test_an_unknown_page_is_a_404_page(client: FlaskClient) -> None:
     response = client.get("/nope")
     assert response.status_code == 404
     assert "Error 404" in response.get_data(as_text=True)
+
+
+def test_the_session_cookie_is_flasks_own_byte_for_byte(app: Flask) -> None:
+    # the App prepares the signer once (for speed): a cookie must still be what Flask signs, so
+    # sessions survive an upgrade either way, and a cookie signed with another key is refused
+    app.config["SECRET_KEY_FALLBACKS"] = ["the-key-before-rotation-" + "o" * 16]
+    ours = app.session_interface.get_signing_serializer(app)
+    flasks = SecureCookieSessionInterface().get_signing_serializer(app)
+    assert ours and flasks
+    session = {"oauth_state": "s" * 43, "started": 1, "_flashes": [("message", "Hi")]}
+    assert ours.dumps(session) == flasks.dumps(session)
+    assert ours.loads(flasks.dumps(session)) == session
+
+    before_rotation = Flask("before")
+    before_rotation.secret_key = app.config["SECRET_KEY_FALLBACKS"][0]
+    old_cookie = SecureCookieSessionInterface().get_signing_serializer(before_rotation)
+    assert old_cookie and ours.loads(old_cookie.dumps(session)) == session
+    before_rotation.secret_key = "an-attackers-key-" + "x" * 32
+    forged = SecureCookieSessionInterface().get_signing_serializer(before_rotation)
+    assert forged
+    with pytest.raises(BadSignature):
+        ours.loads(forged.dumps(session))
 
 
 def test_sign_out_needs_the_sessions_csrf_token(user: PimUser, client: FlaskClient) -> None:
