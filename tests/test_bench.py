@@ -23,6 +23,8 @@ def test_the_benchmark_runs_flows_without_errors(tmp_path: Path) -> None:
             "6",
             "--activations",
             "64",
+            "--rounds",
+            "1",
             "--output",
             str(output),
         ],
