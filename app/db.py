@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -230,6 +231,17 @@ def _private_file(path: str) -> None:
         ) from None
     if os.stat(path).st_uid == os.getuid():
         os.chmod(path, 0o600)
+
+
+class SqliteConnection(sqlite3.Connection):
+    """A SQLite connection set up as the App's own (WAL, NORMAL sync, a busy timeout), for an
+    engine made elsewhere: `create_engine(url, connect_args={"factory": SqliteConnection})`.
+    kombu's SQL broker makes its own engine on the App's file: with SQLite's default FULL sync
+    every queued job waited for the disk (a few ms each)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _sqlite_pragmas(self, None)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

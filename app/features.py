@@ -8,11 +8,12 @@ drops a feature by deleting that line, its package and its tests.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, Response, after_this_request, current_app, has_request_context, request
 
 from . import current
 from .config import Settings
@@ -22,6 +23,7 @@ from .store import Connection
 __all__ = [
     "Panel",
     "add_panel",
+    "after_response",
     "panels",
     "pim_connected",
     "pim_disconnected",
@@ -30,6 +32,8 @@ __all__ = [
 ]
 
 PANELS = "akeneo_panels"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,3 +72,27 @@ def public_base() -> str | None:
     if configured:
         return configured
     return request.url_root.rstrip("/") if has_request_context() else None
+
+
+def after_response(work: Callable[[], None]) -> None:
+    """Do `work` once this request's answer is sent (at once outside a request), in the App's
+    context: what the user need not wait for, such as queueing a job (a few ms on the SQL
+    broker, seconds when the broker is down). `work` handles its own failures; anything it
+    lets through is logged, since the answer is gone by then."""
+    if not has_request_context():
+        work()
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def in_app_context() -> None:
+        with app.app_context():
+            try:
+                work()
+            except Exception:
+                log.exception("work after the answer failed")
+
+    @after_this_request
+    def when_sent(response: Response) -> Response:
+        # the WSGI server closes the answer once it sent the last byte (gunicorn, werkzeug)
+        response.call_on_close(in_app_context)
+        return response

@@ -31,6 +31,22 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+class ServerLikeClient(FlaskClient):
+    """A test client that reads each answer whole and closes it, as gunicorn does: what the App
+    does once an answer is sent (`features.after_response`) is done when a request returns."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        """FlaskClient.open, buffered (the answer read and closed) unless told otherwise."""
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def server_like_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test App's test_client() is a ServerLikeClient."""
+    monkeypatch.setattr(Flask, "test_client_class", ServerLikeClient)
+
+
 @pytest.fixture
 def wire() -> Iterator[responses.RequestsMock]:
     """Every outbound HTTP call of the App goes here; an unexpected one fails the test."""

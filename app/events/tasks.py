@@ -9,6 +9,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError as BrokerDown
 
 from .. import current as core
+from ..features import after_response
 from ..sync.tasks import send_job
 from . import current
 from .store import FAILED, SUBSCRIBING
@@ -33,11 +34,15 @@ def register(celery: Celery) -> None:
 def queue_subscribe(pim_url: str, base: str | None) -> None:
     """Have a worker subscribe the App to the PIM's events (the page says it meanwhile)."""
     current.store().set_state(pim_url, SUBSCRIBING)
-    try:
-        send_job(SUBSCRIBE, [pim_url, base])
-    except BrokerDown:
-        reason = "The job queue did not answer: press Subscribe again once the workers run."
-        current.store().set_state(pim_url, FAILED, reason)
+
+    def send() -> None:  # once the page's answer is sent
+        try:
+            send_job(SUBSCRIBE, [pim_url, base])
+        except BrokerDown:
+            reason = "The job queue did not answer: press Subscribe again once the workers run."
+            current.store().set_state(pim_url, FAILED, reason)
+
+    after_response(send)
 
 
 def queue_forget(pim_url: str) -> None:

@@ -11,6 +11,7 @@ from kombu.exceptions import OperationalError as BrokerDown
 from .. import current as core
 from ..catalogs import current as catalogs
 from ..errors import AppError
+from ..features import after_response
 from ..sync.tasks import send_job
 from . import current
 from .register import register
@@ -26,10 +27,14 @@ def register_task(celery: Celery) -> None:
 
 def queue_register(pim_url: str, base: str) -> None:
     """Have a worker place the App's extensions in the PIM (pointing at `base`)."""
-    try:
-        send_job(REGISTER, [pim_url, base])
-    except BrokerDown:
-        log.warning("extensions not queued pim=%s: the broker does not answer", pim_url)
+
+    def send() -> None:  # once the page's answer is sent
+        try:
+            send_job(REGISTER, [pim_url, base])
+        except BrokerDown:
+            log.warning("extensions not queued pim=%s: the broker does not answer", pim_url)
+
+    after_response(send)
 
 
 def register_job(pim_url: str, base: str) -> int:

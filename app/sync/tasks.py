@@ -28,7 +28,9 @@ from sqlalchemy.exc import IntegrityError, SADeprecationWarning
 
 from .. import current as core
 from ..catalogs import current as catalogs
+from ..db import SqliteConnection
 from ..errors import AppError
+from ..features import after_response
 from . import changes, current
 from .settings import SyncSettings
 from .steps import Outcome, StepResult, request_sync, requeue_stalled, step
@@ -80,6 +82,8 @@ def celery_config(settings: SyncSettings, database_url: str, instance_path: str)
     transport: dict[str, Any] = {}
     if broker.startswith(("redis://", "rediss://")):
         transport = {"visibility_timeout": 120}
+    elif broker.startswith("sqla+sqlite:"):  # kombu gives these to its create_engine()
+        transport = {"connect_args": {"factory": SqliteConnection}}
     schedule: dict[str, Any] = {"sweep": {"task": SWEEP, "schedule": SWEEP_SECONDS}}
     if settings.interval:
         schedule["sync-all"] = {"task": SYNC_ALL, "schedule": float(settings.interval)}
@@ -137,11 +141,18 @@ def declare_queue(celery: Celery) -> None:
 
 
 def queue_sync(pim_url: str, *, full: bool = False) -> bool:
-    """Queue a sync of the PIM's catalog (known to the App); False if one is on already."""
+    """Queue a sync of the PIM's catalog (known to the App); False if one is on already.
+
+    The run is recorded at once (the page says "queued"); its job goes out once the page's
+    answer is sent, and were it lost, the sweep queues the run again."""
     catalog_id = catalogs.store().catalog_id(pim_url)
     if not catalog_id:
         return False
-    return request_sync(current.store(), pim_url, catalog_id, enqueue, full=full)
+
+    def enqueue_after_response(pim_url: str, run_id: str, token: str | None) -> None:
+        after_response(lambda: enqueue(pim_url, run_id, token))
+
+    return request_sync(current.store(), pim_url, catalog_id, enqueue_after_response, full=full)
 
 
 def sync_step(pim_url: str, run_id: str, token: str | None = None) -> str:
