@@ -13,6 +13,7 @@ import os
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -122,8 +123,12 @@ def upsert(
     """Insert `rows`, or update those whose `key` exists (see upsert_statement)."""
     rows = [rows] if isinstance(rows, Mapping) else list(rows)
     if rows:
-        statement = upsert_statement(db.dialect.name, table, key=key, columns=list(rows[0]))
-        db.execute(statement, rows)
+        db.execute(_upsert_for(db.dialect.name, table, tuple(key), tuple(rows[0])), rows)
+
+
+@lru_cache(maxsize=64)  # building a statement costs more than running it: once per shape
+def _upsert_for(dialect: str, table: Table, key: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    return upsert_statement(dialect, table, key=key, columns=columns)
 
 
 class Database:
