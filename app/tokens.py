@@ -53,30 +53,40 @@ class NotConnected(AppError):
 
 
 class AppToken:
-    """The App token stored for a connected PIM."""
+    """The App token stored for a connected PIM, read (and decrypted) once per use: a page, a
+    job's step. A refused token is checked against the store before it is called revoked."""
 
     def __init__(
         self, store: Store, pim_url: str, on_revoked: Callable[[str], None] | None = None
     ) -> None:
         self.store, self.pim_url, self.on_revoked = store, pim_url, on_revoked
+        self._token: str | None = None
 
     def token(self) -> str:
         """The stored token; NotConnected when there is none or the PIM revoked it."""
-        connection = self.store.connection(self.pim_url)
-        if connection is None:
-            raise NotConnected(
-                f"The App is not connected to {self.pim_url}: connect it from the PIM.",
-                pim_url=self.pim_url,
-            )
-        if connection.revoked:
-            raise NotConnected(
-                f"{self.pim_url} revoked the App's token: connect it again.", pim_url=self.pim_url
-            )
-        return connection.access_token
+        if self._token is None:
+            connection = self.store.connection(self.pim_url)
+            if connection is None:
+                raise NotConnected(
+                    f"The App is not connected to {self.pim_url}: connect it from the PIM.",
+                    pim_url=self.pim_url,
+                )
+            if connection.revoked:
+                raise NotConnected(
+                    f"{self.pim_url} revoked the App's token: connect it again.",
+                    pim_url=self.pim_url,
+                )
+            self._token = connection.access_token
+        return self._token
 
     def refused(self, token: str) -> bool:
-        """App tokens never expire: a 401 means the App was disconnected. Remember it (and say
-        it once, to `on_revoked`)."""
+        """App tokens never expire: a 401 means the App was disconnected, unless it was
+        connected again since `token` was read (True: the new token gets a try). Remember a
+        revocation (and say it once, to `on_revoked`)."""
+        self._token = None
+        stored = self.store.connection(self.pim_url)
+        if stored is not None and not stored.revoked and stored.access_token != token:
+            return True
         if self.store.mark_revoked(self.pim_url) and self.on_revoked:
             self.on_revoked(self.pim_url)
         return False

@@ -14,6 +14,7 @@ import responses
 from flask import Flask
 
 from app import create_app
+from app import current as core
 from app.akeneo import AkeneoClient
 from app.api import PimApi
 from app.config import ConnectionCredentials
@@ -21,7 +22,7 @@ from app.errors import PimError, TokenRevoked
 from app.store import Store
 from app.tokens import PasswordGrantToken, StaticToken
 from tests.databases import open_store
-from tests.pims import FakePim, app_config, make_pim, plug, run_together
+from tests.pims import FakePim, PimUser, app_config, make_pim, plug, run_together
 
 GRANT = "/api/oauth/v1/token"
 CREDENTIALS = ConnectionCredentials("conn-client", "conn-secret", "julia", "j-password")
@@ -212,6 +213,36 @@ def test_a_static_token_is_sent_as_is(conn_pim: FakePim) -> None:
         conn_pim.calls("/api/rest/v1/channels")[0].headers["Authorization"] == "Bearer pre-issued"
     )
     assert "pre-issued" not in repr(StaticToken("pre-issued"))
+
+
+def test_an_app_token_is_read_once_per_use_and_a_reconnection_beats_a_refusal(
+    app: Flask, pim: FakePim
+) -> None:
+    PimUser(app.test_client(), pim).connect()
+    with app.app_context():
+        store = core.store()
+        connected = store.connection(pim.url)
+        assert connected
+        # a step of a job read the token, then the App was connected again (a new token)
+        store.save_connection(pim.url, "the-token-before", connected.scopes, None)
+        api = core.app_api(pim.url)
+        assert api.tokens.token() == "the-token-before"
+        store.save_connection(pim.url, connected.access_token, connected.scopes, None)
+        assert api.tokens.token() == "the-token-before"  # read once for this use, not per call
+
+        # the PIM refuses the old token: the new one is tried, nothing is marked revoked
+        assert api.get("/api/rest/v1/channels?limit=1")
+        assert not store.connection(pim.url).revoked  # type: ignore[union-attr]
+        assert [c.headers["Authorization"] for c in pim.calls("/api/rest/v1/channels")] == [
+            "Bearer the-token-before",
+            f"Bearer {connected.access_token}",
+        ]
+
+        # a refusal of the token the App still holds is a disconnection
+        store.save_connection(pim.url, "a-token-the-pim-revoked", connected.scopes, None)
+        with pytest.raises(TokenRevoked):
+            core.app_api(pim.url).get("/api/rest/v1/channels?limit=1")
+        assert store.connection(pim.url).revoked  # type: ignore[union-attr]
 
 
 # -- the CLI with each source ---------------------------------------------------------------------
