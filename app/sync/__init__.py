@@ -6,6 +6,7 @@ products page reads the copy once a sync finished. See the README's "Sync" secti
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -30,7 +31,7 @@ __all__ = ["QueueDown", "init_app", "queue_changes"]
 def init_app(app: Flask) -> None:
     """Plug the sync feature into the App (after the catalogs feature, which it builds on)."""
     settings = SyncSettings.from_env(app.extensions[core.SETTINGS].env)
-    store = SyncStore(app.extensions[core.DATABASE].engine)
+    store = SyncStore(app.extensions[core.DATABASE].engine, timedelta(seconds=settings.lease))
     app.extensions[current.SETTINGS] = settings
     app.extensions[current.STORE] = store
     app.extensions[current.CHANGES] = Changes(store.engine)

@@ -19,7 +19,7 @@ from ..api import ListUnavailable, PimApi, read_ahead
 from ..catalogs.catalog import catalog_path, explain, explain_unusable
 from ..errors import AppError, PimError, PimHttpError, TokenRevoked
 from .status import FAILED, STOPPED
-from .store import LEASE, LeaseLost, PageRefused, Run, SyncStore
+from .store import LeaseLost, PageRefused, Run, SyncStore
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def _lease_kept(store: SyncStore, run: Run) -> Iterator[None]:
     stop = threading.Event()
 
     def renew() -> None:
-        while not stop.wait(LEASE.total_seconds() / 4):
+        while not stop.wait(store.lease.total_seconds() / 4):
             try:
                 store.renew(run)
             except LeaseLost:

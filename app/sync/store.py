@@ -32,7 +32,7 @@ from . import copy
 from .copy import product_rows
 from .status import ACTIVE, FAILED, FINISHED, QUEUED, RUNNING, SyncStatus
 
-LEASE = timedelta(seconds=20)  # a worker that has not renewed its lease for this long is gone
+LEASE = timedelta(seconds=20)  # the default lease (AKENEO_SYNC_LEASE)
 QUEUE_GRACE = timedelta(seconds=60)  # a queued run that no worker took by then is queued again
 #: the next run asks for products updated since the start of the last one, less this: a PIM
 #: whose clock is behind the App's, or that indexes a change late, loses nothing
@@ -95,8 +95,9 @@ class PageRefused(Exception):
 class SyncStore:
     """The sync's rows, over the App's database engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, lease: timedelta = LEASE) -> None:
         self.engine = engine
+        self.lease = lease  # a worker that has not renewed its lease for this long is gone
 
     # -- what pages ask -------------------------------------------------------------------------
 
@@ -218,7 +219,7 @@ class SyncStore:
                 .values(
                     state=RUNNING,
                     lease_token=new_token,
-                    lease_until=moment + LEASE,
+                    lease_until=moment + self.lease,
                     started_at=func.coalesce(SyncRow.started_at, moment),
                 )
             ).rowcount
@@ -237,15 +238,15 @@ class SyncStore:
         )
 
     def renew(self, run: Run) -> None:
-        """Keep the lease for another LEASE; LeaseLost when another worker took it."""
+        """Keep the lease for another `lease`; LeaseLost when another worker took it."""
         with self.engine.begin() as db:
-            self._guarded(db, run, lease_until=database_now(db) + LEASE)
+            self._guarded(db, run, lease_until=database_now(db) + self.lease)
 
     def pause(self, run: Run, seconds: float) -> None:
         """Keep the lease while the run waits `seconds` for the PIM (a 429's Retry-After): no
         sweep takes it up meanwhile."""
         with self.engine.begin() as db:
-            until = database_now(db) + timedelta(seconds=seconds) + LEASE
+            until = database_now(db) + timedelta(seconds=seconds) + self.lease
             self._guarded(db, run, lease_until=until)
 
     def save_uuids(self, run: Run, uuids: list[str], cursor: str | None) -> None:

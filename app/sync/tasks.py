@@ -3,10 +3,10 @@
 Workers and beat start from `make_celery.py`. The broker is CELERY_BROKER_URL (Redis in production)
 or, unset, the App's own database through kombu's SQL transport, so a laptop needs nothing more.
 Jobs are acknowledged late and every step saves its place, so a job lost with its worker is only a
-delay: a sweep every 15 s queues again the runs whose worker stopped renewing its lease (20 s), on
-any broker. On Redis the visibility timeout is 120 s (not the hour of Redis's default): a job is at
-most one step (15 s of reading, plus a page), and a job that outlives its worker comes back within
-two minutes even without beat.
+delay: a sweep every 15 s (AKENEO_SYNC_SWEEP) queues again the runs whose worker stopped renewing
+its lease (20 s: AKENEO_SYNC_LEASE), on any broker. On Redis the visibility timeout is 120 s (not
+the hour of Redis's default): a job is at most one step (15 s of reading, plus a page), and a job
+that outlives its worker comes back within two minutes even without beat.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ STEP = "app.sync.tasks.sync_step"
 APPLY = "app.sync.tasks.apply_changes"
 SYNC_ALL = "app.sync.tasks.sync_all"
 SWEEP = "app.sync.tasks.sweep"
-SWEEP_SECONDS = 15.0
 SQL_POLLING_SECONDS = 0.2
 KEEP_DELIVERED = timedelta(hours=1)  # kombu's SQL transport keeps delivered messages: trimmed
 
@@ -84,7 +83,7 @@ def celery_config(settings: SyncSettings, database_url: str, instance_path: str)
         transport = {"visibility_timeout": 120}
     elif broker.startswith("sqla+sqlite:"):  # kombu gives these to its create_engine()
         transport = {"connect_args": {"factory": SqliteConnection}}
-    schedule: dict[str, Any] = {"sweep": {"task": SWEEP, "schedule": SWEEP_SECONDS}}
+    schedule: dict[str, Any] = {"sweep": {"task": SWEEP, "schedule": float(settings.sweep)}}
     if settings.interval:
         schedule["sync-all"] = {"task": SYNC_ALL, "schedule": float(settings.interval)}
     return {
@@ -221,7 +220,7 @@ def sync_all() -> int:
 
 
 def sweep() -> int:
-    """Every 15 s: queue again the runs and the changes nobody holds; trim the SQL broker's
+    """Every sweep (15 s): queue again the runs and the changes nobody holds; trim the SQL broker's
     delivered messages."""
     count = requeue_stalled(current.store(), enqueue)
     for pim_url in current.changes().waiting_pims():

@@ -204,6 +204,9 @@ def deployment_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "AKENEO_PIM_ALLOWED_HOSTS": "127.0.0.1",
         "AKENEO_PIM_ALLOW_HTTP": "1",
         "AKENEO_SYNC_INTERVAL": "0",
+        # a dead worker's run goes on within seconds, not 35 (the defaults are 20 s and 15 s)
+        "AKENEO_SYNC_LEASE": "8",
+        "AKENEO_SYNC_SWEEP": "2",
         **extra,
     }
 
