@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..api import PimApi
 from ..catalogs.catalog import catalog_path
 from ..db import Base, database_now, now, upsert_statement
-from ..errors import AppError, PimHttpError, TokenRevoked
+from ..errors import AppError, PimHttpError
 from . import copy
 
 log = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ def apply(
                         )
                     changes.done(pim_url, change)
                     applied += 1
-            except (AppError, TokenRevoked) as error:
+            except AppError as error:  # TokenRevoked among them
                 changes.release(pim_url, batch)
                 log.warning("changes not applied pim=%s reason=%s", pim_url, error)
                 return applied, True

@@ -192,8 +192,7 @@ def queue_changes(
 def apply_changes(pim_url: str) -> int:
     """A job: read again (or drop) the PIM's waiting products; queue the next job if more wait."""
     catalog_id = catalogs.store().catalog_id(pim_url)
-    connection = core.store().connection(pim_url)
-    if connection is None or connection.revoked:
+    if core.store().is_revoked(pim_url) is not False:  # gone or revoked (nothing decrypted)
         current.changes().forget(pim_url)  # nothing can be read there: the next connect syncs
         return 0
     applied, more = changes.apply(current.changes(), core.app_api(pim_url), catalog_id)
