@@ -8,12 +8,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Index, String, Text, delete, insert, select, update
+from sqlalchemy import Index, String, Table, Text, delete, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import Base, Encryption, Unreadable, now, upsert_statement
+from ..db import Base, Encryption, Unreadable, now, upsert, upsert_statement
 
 #: an event id is remembered this long: the platform's retries come 5, 10 and 20 minutes apart
 KEEP_IDS = timedelta(hours=24)
@@ -53,6 +52,9 @@ class SubscriptionRow(Base):
     subscribed_at: Mapped[datetime | None]
     last_event_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+_subscriptions: Table = SubscriptionRow.__table__  # type: ignore[assignment]
 
 
 class SeenEventRow(Base):
@@ -124,17 +126,9 @@ class EventStore:
 
     def set_state(self, pim_url: str, state: str, reason: str | None = None) -> None:
         """Record what became of the PIM's subscription (a row is made if there is none)."""
+        row = {"pim_url": pim_url, "state": state, "reason": reason, "updated_at": now()}
         with self.engine.begin() as db:
-            values = {"state": state, "reason": reason, "updated_at": now()}
-            moved = db.execute(
-                update(SubscriptionRow).where(SubscriptionRow.pim_url == pim_url).values(**values)
-            ).rowcount
-            if not moved:
-                try:
-                    with db.begin_nested():
-                        db.execute(insert(SubscriptionRow).values(pim_url=pim_url, **values))
-                except IntegrityError:  # made meanwhile by another job: it says more
-                    pass
+            upsert(db, _subscriptions, row, key=("pim_url",))
         self._forget_cached()
 
     def save(
@@ -168,12 +162,8 @@ class EventStore:
                     SubscriptionRow.pim_url != pim_url,
                 )
             )
-            moved = db.execute(
-                update(SubscriptionRow).where(SubscriptionRow.pim_url == pim_url).values(**values)
-            ).rowcount
-            if not moved:
-                db.execute(insert(SubscriptionRow).values(pim_url=pim_url, **values))
-            db.execute(
+            upsert(db, _subscriptions, {"pim_url": pim_url, **values}, key=("pim_url",))
+            db.execute(  # the first time only: a subscription made again keeps its date
                 update(SubscriptionRow)
                 .where(SubscriptionRow.pim_url == pim_url, SubscriptionRow.subscribed_at.is_(None))
                 .values(subscribed_at=now())
