@@ -96,8 +96,12 @@ class ExtensionStore:
     def use_token(self, jti: str, expires_at: datetime) -> bool:
         """Accept a token id once: False when it was used before."""
         with self.engine.begin() as db:
-            db.execute(delete(UsedTokenRow).where(UsedTokenRow.expires_at < now()))
             return bool(db.execute(self._use, {"jti": jti, "expires_at": expires_at}).rowcount)
+
+    def trim(self) -> None:
+        """Forget the ids of expired tokens (PyJWT refuses those tokens anyway)."""
+        with self.engine.begin() as db:
+            db.execute(delete(UsedTokenRow).where(UsedTokenRow.expires_at < now()))
 
     def forget(self, pim_url: str) -> None:
         with self.engine.begin() as db:

@@ -19,10 +19,16 @@ from .register import register
 log = logging.getLogger(__name__)
 
 REGISTER = "app.extensions.tasks.register"
+TRIM = "app.extensions.tasks.trim"
+TRIM_SECONDS = 3600.0
 
 
 def register_task(celery: Celery) -> None:
+    """Add the feature's jobs to the App's Celery, and the hourly trim of used token ids (not
+    done by the tab's requests: one more write each)."""
     celery.task(name=REGISTER)(register_job)
+    celery.task(name=TRIM)(trim_job)
+    celery.conf.beat_schedule["extensions-trim"] = {"task": TRIM, "schedule": TRIM_SECONDS}
 
 
 def queue_register(pim_url: str, base: str) -> None:
@@ -38,11 +44,14 @@ def queue_register(pim_url: str, base: str) -> None:
 
 
 def register_job(pim_url: str, base: str) -> int:
-    connection = core.store().connection(pim_url)
-    if connection is None or connection.revoked:
+    if core.store().is_revoked(pim_url) is not False:  # gone or revoked (nothing decrypted)
         return 0
     try:
         return register(current.store(), core.app_api(pim_url), base, catalogs.settings().name)
     except AppError as error:  # a missing scope (403), the PIM down: the next connection retries
         log.warning("extensions not registered pim=%s: %s", pim_url, error.message)
         return 0
+
+
+def trim_job() -> None:
+    current.store().trim()

@@ -8,12 +8,15 @@ import hmac
 import json
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app.extensions import current, tasks
+from app.sync import current as sync_current
 from app.sync import tasks as sync_tasks
 from devpim.extensions import UiExtensions, token_for
 from devpim.products import Catalog
@@ -169,6 +172,20 @@ def test_the_tabs_data_answers_a_valid_token_once(
     outside = next(u for _, u in products_of(placed).keys("uuid") if u not in copy_of(placed))
     answer = ask(token_for(tab, user), outside).get_json()
     assert answer["in_selection"] is False and "not in the App's catalog" in answer["message"]
+
+
+def test_the_hourly_trim_forgets_expired_token_ids_only(app: Flask) -> None:
+    assert app.extensions[sync_current.CELERY].conf.beat_schedule["extensions-trim"]["task"] == (
+        tasks.TRIM
+    )
+    moment = datetime.now(UTC)
+    with app.app_context():
+        store = current.store()
+        assert store.use_token("expired", moment - timedelta(minutes=1))
+        assert store.use_token("live", moment + timedelta(minutes=5))
+        tasks.trim_job()
+        assert store.use_token("expired", moment + timedelta(minutes=5))  # forgotten: new again
+        assert not store.use_token("live", moment + timedelta(minutes=5))  # still remembered
 
 
 def test_forgetting_the_pim_deletes_the_apps_extensions_there(
