@@ -33,17 +33,20 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+def local_app_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    """The settings of the App of a local set-up in a test: its own database in `tmp_path`."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        **extra,
+    }
+
+
 @pytest.fixture
 def local(tmp_path: Path) -> Iterator[LocalSetup]:
     """The App and two local PIMs, each on a free loopback port, stopped after the test."""
-    setup = start_local(
-        pim_ports=[0, 0],
-        app_config={
-            "TESTING": True,
-            "SECRET_KEY": SECRET_KEY,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
-        },
-    )
+    setup = start_local(pim_ports=[0, 0], app_config=local_app_config(tmp_path))
     yield setup
     setup.stop()
 

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from launcher import start_local
-from tests.browsers import connect
-from tests.pims import SECRET_KEY
+from tests.browsers import connect, local_app_config
 
 pytestmark = pytest.mark.browser
 
@@ -49,12 +48,8 @@ def test_live_changes_the_product_tab_and_the_grid_action_on_the_local_set_up(
     page: Any, tmp_path: Path
 ) -> None:
     setup = start_local(
-        app_config={
-            "TESTING": True,
-            "SECRET_KEY": SECRET_KEY,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
-            "AKENEO_SYNC_INTERVAL": "0",  # no periodic sync: only events and actions bring news
-        },
+        # no periodic sync: only events and actions bring news
+        app_config=local_app_config(tmp_path, AKENEO_SYNC_INTERVAL="0"),
         worker_dir=tmp_path,
     )
     try:

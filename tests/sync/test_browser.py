@@ -10,8 +10,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from launcher import start_local
-from tests.browsers import connect
-from tests.pims import SECRET_KEY
+from tests.browsers import connect, local_app_config
 
 pytestmark = pytest.mark.browser
 
@@ -20,12 +19,7 @@ def test_the_sync_shows_its_progress_then_the_products_page_reads_the_copy(
     page: Any, tmp_path: Path
 ) -> None:
     setup = start_local(
-        app_config={
-            "TESTING": True,
-            "SECRET_KEY": SECRET_KEY,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
-            "AKENEO_SYNC_INTERVAL": "0",
-        },
+        app_config=local_app_config(tmp_path, AKENEO_SYNC_INTERVAL="0"),
         pim_config={"PRODUCT_COUNT": "600"},
         worker_dir=tmp_path,  # a real Celery worker, as `make run` starts one
     )
