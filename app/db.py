@@ -119,16 +119,27 @@ def upsert(
     rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     *,
     key: Sequence[str],
+    newer_wins: str | None = None,
+    keep_existing: bool = False,
 ) -> None:
-    """Insert `rows`, or update those whose `key` exists (see upsert_statement)."""
+    """Insert `rows`, or update those whose `key` exists (see upsert_statement); with
+    `keep_existing`, rows whose key exists stay as they are (DO NOTHING)."""
     rows = [rows] if isinstance(rows, Mapping) else list(rows)
     if rows:
-        db.execute(_upsert_for(db.dialect.name, table, tuple(key), tuple(rows[0])), rows)
+        columns = tuple(key) if keep_existing else tuple(rows[0])
+        statement = _upsert_for(db.dialect.name, table, tuple(key), columns, newer_wins)
+        db.execute(statement, rows)
 
 
 @lru_cache(maxsize=64)  # building a statement costs more than running it: once per shape
-def _upsert_for(dialect: str, table: Table, key: tuple[str, ...], columns: tuple[str, ...]) -> Any:
-    return upsert_statement(dialect, table, key=key, columns=columns)
+def _upsert_for(
+    dialect: str,
+    table: Table,
+    key: tuple[str, ...],
+    columns: tuple[str, ...],
+    newer_wins: str | None,
+) -> Any:
+    return upsert_statement(dialect, table, key=key, columns=columns, newer_wins=newer_wins)
 
 
 class Database:

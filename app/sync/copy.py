@@ -19,7 +19,6 @@ cursor, or not at all.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -31,7 +30,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import Base, upsert_statement
+from ..db import Base, upsert
 
 #: bytes of one product's mapped values: a bigger one is skipped (and said), so that a page of
 #: the products page never loads more than about 2.5 MB of copy
@@ -107,28 +106,15 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 def _insert_new(db: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
     """INSERT the rows whose key is not there yet (the others stay as they are)."""
-    if rows:
-        key = [column.name for column in table.primary_key]
-        statement = upsert_statement(db.dialect.name, table, key=key, columns=key)
-        for chunk in _chunks(rows):
-            db.execute(statement, list(chunk))
-
-
-@functools.cache
-def _save_statement(dialect: str) -> Any:
-    return upsert_statement(
-        dialect,
-        _products,
-        key=("pim_url", "catalog_id", "uuid"),
-        columns=("pim_url", "catalog_id", "uuid", "data", "seen_run", "synced_at"),
-        newer_wins="synced_at",  # a product read again on an event after a run read its page
-    )
+    key = [column.name for column in table.primary_key]
+    for chunk in _chunks(rows):
+        upsert(db, table, chunk, key=key, keep_existing=True)
 
 
 def save(db: Connection, rows: list[dict[str, Any]]) -> None:
-    """Store product rows (see product_rows), unless a later reading of one is stored."""
-    if rows:
-        db.execute(_save_statement(db.dialect.name), rows)
+    """Store product rows (see product_rows), unless a later reading of one is stored (a product
+    read again on an event after a run read its page)."""
+    upsert(db, _products, rows, key=("pim_url", "catalog_id", "uuid"), newer_wins="synced_at")
 
 
 def product_rows(
@@ -188,14 +174,8 @@ def remove(db: Connection, pim_url: str, uuid: str, moment: datetime) -> None:
         )
     )
     db.execute(delete(_selection).where(_selection.c.pim_url == pim_url, _selection.c.uuid == uuid))
-    statement = upsert_statement(
-        db.dialect.name,
-        _removed,
-        key=("pim_url", "uuid"),
-        columns=("pim_url", "uuid", "removed_at"),
-        newer_wins="removed_at",
-    )
-    db.execute(statement, {"pim_url": pim_url, "uuid": uuid, "removed_at": moment})
+    row = {"pim_url": pim_url, "uuid": uuid, "removed_at": moment}
+    upsert(db, _removed, row, key=("pim_url", "uuid"), newer_wins="removed_at")
 
 
 def trim_removals(db: Connection, before: datetime) -> None:
