@@ -19,7 +19,7 @@ from devpim.events import EventPlatform
 from tests.pims import FakePim, PimUser, app_config
 
 from ..sync.conftest import enable
-from ..sync.test_sync import queued_jobs
+from ..sync.helpers import drop_queued, queued_jobs
 
 
 @pytest.fixture(autouse=True)
@@ -74,12 +74,3 @@ def run_subscribe_jobs() -> list[str]:
     jobs = queued_jobs(tasks.SUBSCRIBE)
     drop_queued()
     return [tasks.subscribe_job(*args) for args in jobs]
-
-
-def drop_queued() -> None:
-    from sqlalchemy import text
-
-    from app import current
-
-    with current.database().engine.begin() as db:
-        db.execute(text("DELETE FROM kombu_message"))

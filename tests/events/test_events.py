@@ -27,8 +27,8 @@ from devpim.products import Catalog
 from tests.catalogs.pim_catalogs import the_catalog
 from tests.pims import FakePim, PimUser, form_token
 
-from ..sync.test_sync import copy_of, products_of, queued_jobs, run_sync
-from .conftest import drop_queued, run_subscribe_jobs
+from ..sync.helpers import copy_of, drop_queued, products_of, queued_jobs, run_sync
+from .conftest import run_subscribe_jobs
 
 PRODUCT_UPDATED = "com.akeneo.pim.v1.product.updated"
 

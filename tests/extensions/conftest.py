@@ -17,9 +17,8 @@ from app.sync.settings import NAMES as SYNC_NAMES
 from devpim.extensions import UiExtensions
 from tests.pims import FakePim, PimUser
 
-from ..events.conftest import drop_queued
 from ..sync.conftest import enable
-from ..sync.test_sync import queued_jobs
+from ..sync.helpers import drop_queued, queued_jobs
 
 
 @pytest.fixture(autouse=True)

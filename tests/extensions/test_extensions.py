@@ -22,8 +22,7 @@ from devpim.extensions import UiExtensions, token_for
 from devpim.products import Catalog
 from tests.pims import FakePim, PimUser
 
-from ..events.conftest import drop_queued
-from ..sync.test_sync import copy_of, products_of, queued_jobs, run_sync
+from ..sync.helpers import copy_of, drop_queued, products_of, queued_jobs, run_sync
 from .conftest import run_register_jobs
 
 

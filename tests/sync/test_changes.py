@@ -20,7 +20,7 @@ from devpim.products import Catalog
 from tests.pims import FakePim
 
 from .conftest import enable
-from .test_sync import (
+from .helpers import (
     copy_of,
     mapped_calls,
     products_of,
