@@ -58,6 +58,7 @@ def main() -> None:
 def serve(port: int, pim_port: int, *, watch: bool = False) -> None:
     """The App (alone when AKENEO_CLIENT_ID is set, else with a local PIM) until stopped (or,
     with `watch`, until a file of the App changes: SystemExit(reload.RELOAD))."""
+    seen = reload.snapshot(ROOT) if watch else None  # before the banner says "ready"
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     logging.getLogger().setLevel(logging.INFO)  # the servers' request lines too
     # `kill` (SIGTERM, as from a supervisor) stops as Ctrl+C does; and when `make` itself is
@@ -82,7 +83,7 @@ def serve(port: int, pim_port: int, *, watch: bool = False) -> None:
         )
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
-            _wait(watch)
+            _wait(seen)
         finally:
             server.shutdown()
             server.server_close()
@@ -101,16 +102,16 @@ def serve(port: int, pim_port: int, *, watch: bool = False) -> None:
         f"--pim {setup.pim_urls[0]}\n"
     )
     try:
-        _wait(watch)
+        _wait(seen)
     finally:
         setup.stop()
 
 
-def _wait(watch: bool) -> None:
-    """Until Ctrl+C or SIGTERM (or a change of the App's files, with `watch`)."""
+def _wait(seen: dict[str, float] | None) -> None:
+    """Until Ctrl+C or SIGTERM (or, given the files' times `seen`, until one of them changes)."""
     try:
-        if watch:
-            reload.watch(ROOT)
+        if seen is not None:
+            reload.watch(ROOT, seen)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

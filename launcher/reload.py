@@ -48,20 +48,23 @@ def run_children(argv: list[str]) -> int:
             return code
 
 
-def watch(root: Path, interval: float = 1.0) -> None:
-    """Return (by SystemExit(RELOAD)) once a watched file changes, appears or goes."""
-    seen = _mtimes(root)
+def snapshot(root: Path) -> dict[str, float]:
+    """The watched files' modification times, to compare with later ones in watch()."""
+    return {str(path): path.stat().st_mtime for path in _files(root)}
+
+
+def watch(root: Path, seen: dict[str, float], interval: float = 1.0) -> None:
+    """Return (by SystemExit(RELOAD)) once a watched file changes, appears or goes since `seen`.
+
+    `seen` is taken before the servers start: a file saved while they start counts too.
+    """
     while True:
         time.sleep(interval)
-        now = _mtimes(root)
+        now = snapshot(root)
         if now != seen:
             changed = sorted(set(now.items()) ^ set(seen.items()))
             log.info("%s changed: restarting", os.path.relpath(changed[0][0], root))
             raise SystemExit(RELOAD)
-
-
-def _mtimes(root: Path) -> dict[str, float]:
-    return {str(path): path.stat().st_mtime for path in _files(root)}
 
 
 def _files(root: Path) -> Iterator[Path]:

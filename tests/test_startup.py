@@ -116,3 +116,4 @@ def test_make_run_restarts_the_app_when_a_template_changes_and_stops_on_sigterm(
     finally:
         if launcher.poll() is None:
             launcher.kill()
+            launcher.wait()  # reaped: an unwaited Popen warns when collected, in a later test

@@ -185,6 +185,7 @@ class Deployment:
                 process.wait(20)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
         for local in self.pims:
             local.server.shutdown()
             local.server.server_close()
