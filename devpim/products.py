@@ -13,6 +13,7 @@ Products are generated from their number on demand, so a catalog of 10,000 reali
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import json
@@ -60,6 +61,10 @@ def _paragraphs(count: int, size: int) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: (sort key, uuid) of every product, in order
+Keys = tuple[tuple[str, str], ...]
+
+
 def iso(moment: datetime) -> str:
     """Akeneo's date format: ISO 8601 with the offset (2026-01-01T10:00:00+00:00)."""
     return moment.astimezone(UTC).isoformat(timespec="seconds")
@@ -76,6 +81,9 @@ class Catalog:
         self._written: dict[str, dict[str, Any] | None] = {}  # None: deleted
         self._seeded = {self.seed_uuid(n): n for n in range(count)}
         self._lock = threading.Lock()
+        # sorted keys, as the PIM's search index keeps them: built once, dropped at each write
+        self._indexes: dict[str, Keys] = {}
+        self._writes = 0  # how many writes so far: an index built meanwhile is not kept
         #: told of every change: (created, updated or deleted, the uuid, "api" or "ui")
         self.listeners: list[Callable[[str, str, str], None]] = []
 
@@ -84,8 +92,22 @@ class Catalog:
         """The uuid of seeded product `number` (stable across restarts)."""
         return str(uuid.uuid5(_NAMESPACE, f"product-{number}"))
 
-    def _seed(self, product_uuid: str, n: int) -> dict[str, Any]:
+    @staticmethod
+    def _seed_facts(product_uuid: str, n: int) -> dict[str, Any]:
+        """What a search filters on, without the values: cheap, as a search index answers."""
         moment = iso(_EPOCH + timedelta(minutes=n))
+        return {
+            "uuid": product_uuid,
+            "enabled": n % 10 != 9,
+            "family": FAMILIES[n % len(FAMILIES)],
+            "categories": ["master", f"{FAMILIES[n % len(FAMILIES)]}_all"]
+            + (["sale"] if n % 5 == 0 else []),
+            "created": moment,
+            "updated": moment,
+        }
+
+    def _seed(self, product_uuid: str, n: int) -> dict[str, Any]:
+        facts = self._seed_facts(product_uuid, n)
         media = f"{n % 10}/{n % 7}/{n % 5}/{hashlib.sha1(str(n).encode()).hexdigest()}_pic.png"
         media_link = f"{self.pim_url}/api/rest/v1/media-files/{media}/download"
         text = self._texts
@@ -97,10 +119,9 @@ class Catalog:
         return {
             "uuid": product_uuid,
             "identifier": f"SKU-{n:05d}",
-            "enabled": n % 10 != 9,
-            "family": FAMILIES[n % len(FAMILIES)],
-            "categories": ["master", f"{FAMILIES[n % len(FAMILIES)]}_all"]
-            + (["sale"] if n % 5 == 0 else []),
+            "enabled": facts["enabled"],
+            "family": facts["family"],
+            "categories": facts["categories"],
             "groups": [],
             "parent": None,
             "values": {
@@ -122,8 +143,8 @@ class Catalog:
                 "weight": [value({"amount": f"{(n % 50) / 10 + 0.1:.4f}", "unit": "KILOGRAM"})],
                 "image": [{**value(media), "_links": {"download": {"href": media_link}}}],
             },
-            "created": moment,
-            "updated": moment,
+            "created": facts["created"],
+            "updated": facts["updated"],
             "associations": {},
             "quantified_associations": {},
         }
@@ -136,10 +157,33 @@ class Catalog:
         number = self._seeded.get(product_uuid)
         return None if number is None else self._seed(product_uuid, number)
 
-    def keys(self, by: str) -> list[tuple[str, str]]:
+    def facts(self, product_uuid: str) -> dict[str, Any] | None:
+        """What a search filters on (enabled, family, categories, dates), or None: a written
+        product whole, a seeded one without building its values."""
+        with self._lock:
+            if product_uuid in self._written:
+                return self._written[product_uuid]
+        number = self._seeded.get(product_uuid)
+        return None if number is None else self._seed_facts(product_uuid, number)
+
+    def keys(self, by: str) -> Keys:
         """(sort key, uuid) of every product, sorted by uuid or identifier: no product is built."""
         with self._lock:
-            written = dict(self._written)
+            index = self._indexes.get(by)
+            written, writes = dict(self._written), self._writes
+        if index is None:
+            index = self._index(by, written)
+            with self._lock:
+                if writes == self._writes:  # no write meanwhile: keep it for the next page
+                    self._indexes[by] = index
+        return index
+
+    @staticmethod
+    def after(keys: Keys, key: str) -> int:
+        """Where the keys greater than `key` start (a search_after cursor)."""
+        return bisect.bisect_right(keys, key, key=lambda entry: entry[0])
+
+    def _index(self, by: str, written: dict[str, dict[str, Any] | None]) -> Keys:
         keys = []
         for product_uuid in set(self._seeded) | set(written):
             if product_uuid in written:
@@ -150,7 +194,7 @@ class Catalog:
             else:
                 identifier = f"SKU-{self._seeded[product_uuid]:05d}"
             keys.append((product_uuid if by == "uuid" else identifier, product_uuid))
-        return sorted(keys)
+        return tuple(sorted(keys))
 
     def upsert(self, product_uuid: str, patch: dict[str, Any], via: str = "api") -> int:
         """Create (201) or update (204) a product from a patch; ValueError(body) when invalid."""
@@ -164,6 +208,8 @@ class Catalog:
         product["uuid"], product["updated"] = product_uuid, now
         with self._lock:
             self._written[product_uuid] = product
+            self._indexes.clear()
+            self._writes += 1
         self._tell("updated" if current else "created", product_uuid, via)
         return 204 if current else 201
 
@@ -180,6 +226,8 @@ class Catalog:
         """Take back a snapshot."""
         with self._lock:
             self._written = dict(saved)
+            self._indexes.clear()
+            self._writes += 1
 
     def delete(self, product_uuid: str, via: str = "api") -> bool:
         """Delete a product; False when there was none."""
@@ -187,6 +235,8 @@ class Catalog:
             return False
         with self._lock:
             self._written[product_uuid] = None
+            self._indexes.clear()
+            self._writes += 1
         self._tell("deleted", product_uuid, via)
         return True
 
@@ -395,7 +445,7 @@ def _page(catalog: Catalog, path: str, *, by: str) -> tuple[Response, int]:
     base = f"{catalog.pim_url}{path}"
     if cursor_mode:
         after = args.get("search_after", "")
-        start = next((i for i, (key, _) in enumerate(keys) if key > after), len(keys))
+        start = catalog.after(keys, after)
         chunk = keys[start : start + limit]
         query = {"pagination_type": "search_after", "limit": limit}
         links: dict[str, Any] = {"self": {"href": f"{base}?{urlencode(query)}"}}

@@ -284,3 +284,30 @@ def test_each_request_line_says_which_server_wrote_it(
     lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
     assert any('[app] "GET /healthz" 200' in line for line in lines), lines
     assert any('[local PIM] "GET /" 200' in line for line in lines), lines
+
+
+def test_the_product_index_follows_every_write() -> None:
+    from devpim.products import Catalog
+
+    catalog = Catalog("http://pim.test", 5)
+    before = catalog.keys("uuid")
+    assert [key for key, _ in before] == sorted(key for key, _ in before)
+    assert catalog.keys("uuid") is before  # kept between pages while nothing is written
+    # a search_after cursor starts just past its key, whether that key exists or not
+    assert catalog.after(before, before[1][0]) == 2
+    assert catalog.after(before, "") == 0
+    assert catalog.after(before, "f" * 36) == 5
+
+    new = "00000000-0000-4000-8000-000000000000"
+    catalog.upsert(new, {"values": {}})
+    assert catalog.keys("uuid")[0] == (new, new)
+    catalog.delete(before[0][1])
+    assert before[0][1] not in {u for _, u in catalog.keys("uuid")}
+    catalog.restore({})
+    assert catalog.keys("uuid") == before
+
+    # what a search filters on, without the values, is the product's own
+    product = catalog.get(before[2][1])
+    facts = catalog.facts(before[2][1])
+    assert product and facts and "values" not in facts
+    assert facts == {key: product[key] for key in facts}

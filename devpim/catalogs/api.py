@@ -190,12 +190,14 @@ def product_page(catalog_id: str, kind: str) -> tuple[Response, int]:
         return jsonify(error=NO_SCHEMA), 200
     chosen = selection(catalog, products(), query)
     items: list[Any]
-    if kind == "product-uuids":
+    if kind == "product-uuids":  # ids only: no product is loaded
         items = [p["uuid"] for p in chosen]
-    elif kind == "products":
-        items = [connector_product(p) for p in chosen]
     else:
-        items = [mapped(catalog, p, pim_url()) for p in chosen]
+        loaded = [p for p in (products().get(f["uuid"]) for f in chosen) if p]
+        if kind == "products":
+            items = [connector_product(p) for p in loaded]
+        else:
+            items = [mapped(catalog, p, pim_url()) for p in loaded]
     url = f"{pim_url()}{BASE}/{catalog.id}/{kind}"
     kept = {k: v for k, v in query.items() if k != "search_after" and v is not None}
     links: dict[str, Any] = {

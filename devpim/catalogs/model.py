@@ -269,13 +269,14 @@ def schema_problem(schema: dict[str, Any]) -> str | None:
 def selection(
     catalog: AppCatalog, products: Catalog, query: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """The selected products after the cursor, by uuid, at most `limit` (§1.9)."""
+    """The selected products' facts (no values) after the cursor, by uuid, at most `limit`
+    (§1.9): what the search engine answers, before any product is loaded."""
     chosen = []
     after, before = query.pop("_after"), query.pop("_before")
-    for _, product_uuid in products.keys("uuid"):
-        if query["search_after"] and product_uuid <= query["search_after"]:
-            continue
-        product = products.get(product_uuid)
+    keys = products.keys("uuid")
+    start = products.after(keys, query["search_after"]) if query["search_after"] else 0
+    for _, product_uuid in keys[start:]:
+        product = products.facts(product_uuid)
         if product is None or not selected(catalog, product):
             continue
         updated = datetime.fromisoformat(product["updated"])
