@@ -121,14 +121,23 @@ def upsert(
     key: Sequence[str],
     newer_wins: str | None = None,
     keep_existing: bool = False,
-) -> None:
+) -> int:
     """Insert `rows`, or update those whose `key` exists (see upsert_statement); with
-    `keep_existing`, rows whose key exists stay as they are (DO NOTHING)."""
-    rows = [rows] if isinstance(rows, Mapping) else list(rows)
-    if rows:
-        columns = tuple(key) if keep_existing else tuple(rows[0])
-        statement = _upsert_for(db.dialect.name, table, tuple(key), columns, newer_wins)
-        db.execute(statement, rows)
+    `keep_existing`, rows whose key exists stay as they are (DO NOTHING). For one row (a
+    mapping): 1 when it was written, 0 when `keep_existing` kept the stored one."""
+    many = [rows] if isinstance(rows, Mapping) else list(rows)
+    if not many:
+        return 0
+    columns = tuple(key) if keep_existing else tuple(many[0])
+    statement = _upsert_for(db.dialect.name, table, tuple(key), columns, newer_wins)
+    # one row goes alone: then every driver counts what it wrote (executemany may not), and
+    # SQLAlchemy keeps the count of an INSERT only when asked to
+    written = db.execute(
+        statement,
+        rows if isinstance(rows, Mapping) else many,
+        execution_options={"preserve_rowcount": True},
+    )
+    return int(written.rowcount)
 
 
 @lru_cache(maxsize=64)  # building a statement costs more than running it: once per shape

@@ -254,12 +254,18 @@ def selection_size(db: Connection, pim_url: str) -> int:
     return int(db.execute(query).scalar_one())
 
 
-def selected(db: Connection, pim_url: str, uuids: Sequence[str]) -> set[str]:
-    """Those of `uuids` that the selection listed."""
+def storable(db: Connection, pim_url: str, uuids: Sequence[str], read_at: datetime) -> set[str]:
+    """Those of `uuids` that the selection listed and that were not found gone after `read_at`
+    (a page asked for before a product's deletion must not bring it back)."""
     found: set[str] = set()
+    gone_since = exists().where(
+        _removed.c.pim_url == pim_url,
+        _removed.c.uuid == _selection.c.uuid,
+        _removed.c.removed_at > read_at,
+    )
     for chunk in _chunks(uuids):
         query = select(_selection.c.uuid).where(
-            _selection.c.pim_url == pim_url, _selection.c.uuid.in_(chunk)
+            _selection.c.pim_url == pim_url, _selection.c.uuid.in_(chunk), ~gone_since
         )
         found.update(db.execute(query).scalars())
     return found
@@ -268,13 +274,7 @@ def selected(db: Connection, pim_url: str, uuids: Sequence[str]) -> set[str]:
 def first_visit(db: Connection, pim_url: str, page: str) -> bool:
     """Record that the run reads `page`; False when it read it already (the list loops)."""
     row = {"pim_url": pim_url, "page_hash": hashlib.sha256(page.encode()).hexdigest()}
-    query = select(_pages.c.page_hash).where(
-        _pages.c.pim_url == pim_url, _pages.c.page_hash == row["page_hash"]
-    )
-    if db.execute(query).first() is not None:
-        return False
-    _insert_new(db, _pages, [row])
-    return True
+    return upsert(db, _pages, row, key=("pim_url", "page_hash"), keep_existing=True) == 1
 
 
 def skip(db: Connection, pim_url: str, skipped: Mapping[str, str]) -> None:

@@ -281,9 +281,9 @@ class SyncStore:
         rows, skipped = product_rows(products, run.pim_url, run.catalog_id, run.run_id, read_at)
         with self.engine.begin() as db:
             self._check_cursor(db, run, cursor)
-            listed = copy.selected(db, run.pim_url, [row["uuid"] for row in rows] + list(skipped))
-            gone = copy.removed_since(db, run.pim_url, list(listed), read_at)
-            rows = [row for row in rows if row["uuid"] in listed and row["uuid"] not in gone]
+            uuids = [row["uuid"] for row in rows] + list(skipped)
+            listed = copy.storable(db, run.pim_url, uuids, read_at)
+            rows = [row for row in rows if row["uuid"] in listed]
             state = db.execute(select(SyncRow.done, SyncRow.total).where(_run_row(run))).one()
             if state.done + len(rows) > state.total + SLACK:
                 raise PageRefused(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from app.db import Database
-from app.sync.store import LeaseLost, SyncStore
+from app.db import Database, now
+from app.sync import copy
+from app.sync.store import LeaseLost, PageRefused, SyncStore
 
 PIM = "https://my-pim.cloud.akeneo.com"
 
@@ -49,6 +52,28 @@ def test_a_sync_run_is_leased_saved_page_by_page_and_finished(syncs: SyncStore) 
     assert syncs.finish(run) == 1 and len(syncs.products(PIM, "catalog-1", limit=10)) == 2
     with pytest.raises(LeaseLost):
         syncs.renew(run)  # finished: the lease is gone
+
+
+def test_a_page_read_again_stops_the_run_and_a_page_older_than_a_deletion_stores_nothing_of_it(
+    syncs: SyncStore,
+) -> None:
+    run_id = syncs.request(PIM, "catalog-1", full=True)
+    run = syncs.acquire(PIM, run_id)  # type: ignore[arg-type]
+    assert run
+    uuids = [f"00000000-0000-0000-0000-00000000000{n}" for n in range(3)]
+    deleted_at = now()
+    with syncs.engine.begin() as db:  # an event said the second product was deleted…
+        copy.remove(db, PIM, uuids[1], deleted_at)
+    syncs.save_uuids(run, uuids, None)  # …after the PIM answered this page of uuids
+    run = syncs.acquire(PIM, run_id, run.token)  # type: ignore[arg-type]
+    assert run
+    products = [{"uuid": u, "title": u[-1]} for u in uuids]
+    before = deleted_at - timedelta(seconds=5)
+    assert syncs.save_products(run, products, "/page-2", before) == 2  # not the deleted one
+    after = deleted_at + timedelta(seconds=1)  # a later reading: it is back in the catalog
+    assert syncs.save_products(run, products[1:2], "/page-3", after) == 1
+    with pytest.raises(PageRefused, match="links back"):
+        syncs.save_products(run, products, "/page-2", before)  # the list came back to page 2
 
 
 def test_a_job_delivered_twice_never_runs_beside_its_twin(syncs: SyncStore) -> None:
