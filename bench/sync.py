@@ -4,11 +4,17 @@
 
 Each local PIM runs in its own process (`bench.pim_server`); the App runs under gunicorn, as in
 production; each worker is a `celery -A app.sync.make_celery worker --pool solo` process of its
-own, on the App's default broker (its SQLite database). Three runs, each with fresh workers:
+own, on the App's default broker (its SQLite database). Each run has fresh workers:
 
 - one worker, one PIM, 1,000 products: the worker's peak RSS for a small catalog;
-- one worker, one PIM, all products: products/s and the worker's peak RSS for a big one;
-- two workers, two PIMs of all products at once: products/s over both.
+- then `--rounds` rounds (5) of two runs:
+  - one worker, one PIM, all products: products/s and the worker's peak RSS, then a plain
+    `requests` loop over the same mapped-products pages;
+  - two workers, two PIMs of all products at once: products/s over both.
+
+The last two lines are the medians of the rounds' ratios: the sync against the plain loop of
+its round, two workers against the one of their round (a slow spell of a shared machine then
+weighs on both sides of a ratio, or on one round out of five).
 
 The catalog maps a title, a description, the main image, the price and the color of products of
 about 14 KB each. Loopback only; it stops by itself.
@@ -20,6 +26,7 @@ import argparse
 import os
 import re
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +34,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +55,14 @@ MAPPING = {
     "source-price": "price",
     "source-color": "color",
 }
+
+
+#: the jobs a connection queues besides the sync: the event subscription, the UI extensions
+CONNECT_JOBS = 2
+CONNECT_JOB_DONE = re.compile(
+    r"Task app\.(?:events\.tasks\.subscribe|extensions\.tasks\.register)\[[^]]+\] "
+    r"(?:succeeded|raised)"
+)
 
 
 class Setup:
@@ -89,8 +105,10 @@ class Setup:
             raise RuntimeError(f"configure {saved.status_code}")
 
     def workers(self, count: int) -> list[subprocess.Popen[bytes]]:
-        """Start `count` workers and return once each says it is ready: the measure starts at
-        Sync now, not at a worker's boot (about 2 s here, which it once counted)."""
+        """Start `count` workers and return once each says it is ready and they have done the
+        jobs each connection queued (the event subscription, the UI extensions): the measure
+        starts at Sync now, not at a worker's boot (about 2 s here, which it once counted) nor
+        behind other features' jobs."""
         logs = [self.workdir / f"worker{n}.log" for n in range(count)]
         started = []
         for n, log in enumerate(logs):
@@ -108,7 +126,15 @@ class Setup:
                     )
                 )
         deadline = time.monotonic() + 60
-        while not all(" ready." in log.read_text(errors="replace") for log in logs):
+
+        def idle() -> bool:
+            texts = [log.read_text(errors="replace") for log in logs]
+            done = sum(len(CONNECT_JOB_DONE.findall(text)) for text in texts)
+            return all(" ready." in text for text in texts) and done >= CONNECT_JOBS * len(
+                self.pims
+            )
+
+        while not idle():
             if time.monotonic() > deadline or any(w.poll() is not None for w in started):
                 stop_process(*started)
                 raise RuntimeError(f"the workers did not start (see {self.workdir})")
@@ -116,14 +142,16 @@ class Setup:
         return started
 
     def sync_all(self) -> float:
-        """Press Sync now on every PIM (a full read), wait until all are done; the seconds taken."""
+        """Press Sync now on every PIM (a full read), wait until all are done; the seconds from
+        the press to the last run's end, as the runs recorded it (the polls' interval is not
+        counted)."""
         tokens = []  # the pages first: the clock starts at the press of Sync now
         for browser in self.browsers:
             home = browser.get(f"{self.app_url}/")
             token = re.search(r'name="csrf_token" value="([^"]+)"', home.text)
             assert token, home.text[:300]
             tokens.append(token.group(1))
-        started = time.perf_counter()
+        pressed = datetime.now(UTC)
         for browser, token in zip(self.browsers, tokens, strict=True):
             browser.post(f"{self.app_url}/sync", data={"csrf_token": token})
         while True:
@@ -131,10 +159,11 @@ class Setup:
             if all(not s["active"] for s in states):
                 break
             time.sleep(0.2)
-        seconds = time.perf_counter() - started
         for state in states:
             if state["state"] != "finished":
                 raise RuntimeError(f"a sync ended {state['state']}: {state['text']}")
+        ended = max(datetime.fromisoformat(s["last_finished_at"]) for s in states)
+        seconds = (ended - pressed).total_seconds()
         self.products = sum(s["last_done"] for s in states)
         return seconds
 
@@ -181,6 +210,12 @@ class Setup:
             process.wait(10)
 
 
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """The CPU time (user and system) a process has used so far."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(process: subprocess.Popen[bytes]) -> float:
     status = Path(f"/proc/{process.pid}/status").read_text()
     kb = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
@@ -193,7 +228,11 @@ def run(products: int, pims: int, workers: int) -> dict[str, Any]:
         setup = Setup(Path(folder), products, pims)
         started = setup.workers(workers)
         try:
+            cpu_before = [cpu_seconds(worker) for worker in started]
             seconds = setup.sync_all()
+            cpu = sum(
+                cpu_seconds(w) - before for w, before in zip(started, cpu_before, strict=True)
+            )
             rss = [peak_rss_mb(worker) for worker in started]
             plain = setup.read_plainly() if pims == 1 else 0.0
         finally:
@@ -203,7 +242,8 @@ def run(products: int, pims: int, workers: int) -> dict[str, Any]:
         "pims": pims,
         "workers": workers,
         "products": setup.products,
-        "seconds": round(seconds, 1),
+        "seconds": round(seconds, 2),
+        "worker_cpu_ms_per_1000": round(cpu / setup.products * 1_000_000),
         "products_per_s": round(setup.products / seconds, 1),
         "worker_peak_rss_mb": rss,
         "plain_read_products_per_s": round(plain, 1),
@@ -213,25 +253,46 @@ def run(products: int, pims: int, workers: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.sync", description=__doc__)
     parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="rounds of the runs, one after the other; the ratios are the rounds' medians "
+        "(single runs vary by ±15%% on a shared machine)",
+    )
     args = parser.parse_args()
-    big = run(args.products, 1, 1)
-    # a small catalog's RSS, to show it does not grow with the catalog (the same run when small)
-    small = run(1000, 1, 1) if args.products > 1000 else big
-    two = run(args.products, 2, 2)
+    # a small catalog's RSS, to show it does not grow with the catalog
+    small = run(min(1000, args.products), 1, 1)
+    rounds = [(run(args.products, 1, 1), run(args.products, 2, 2)) for _ in range(args.rounds)]
     out = sys.stdout.write
     out("sync of mapped products (about 14 KB each in the PIM), the default broker\n")
-    for label, row in (("small", small), ("1 worker", big), ("2 workers", two)):
+    lines = [("small", small)] + [
+        row
+        for n, (one, two) in enumerate(rounds, 1)
+        for row in ((f"{n}: 1", one), (f"{n}: 2", two))
+    ]
+    for label, row in lines:
         out(
-            f"{label:>9}: {row['pims']} PIM(s), {row['products']:>6} products in "
-            f"{row['seconds']:>6} s = {row['products_per_s']:>7} products/s, worker peak RSS "
-            f"{', '.join(f'{mb} MB' for mb in row['worker_peak_rss_mb'])}\n"
+            f"{label:>5}: {row['workers']} worker(s), {row['pims']} PIM(s), {row['products']:>6} "
+            f"products in {row['seconds']:>5.2f} s = {row['products_per_s']:>7} products/s, worker "
+            f"peak RSS {', '.join(f'{mb} MB' for mb in row['worker_peak_rss_mb'])}"
+            + (
+                f"; a plain loop over the same pages: {row['plain_read_products_per_s']}/s"
+                if row["plain_read_products_per_s"]
+                else ""
+            )
+            + "\n"
         )
+    to_plain = [one["products_per_s"] / one["plain_read_products_per_s"] for one, _ in rounds]
+    scaling = [two["products_per_s"] / one["products_per_s"] for one, two in rounds]
+    cpu = [(one["worker_cpu_ms_per_1000"], two["worker_cpu_ms_per_1000"]) for one, two in rounds]
     out(
-        f"a plain loop over the same pages (requests, json, nothing kept): "
-        f"{big['plain_read_products_per_s']} a second\n"
+        "the workers' CPU for 1,000 products (the sync's own cost, PIM and App not counted): "
+        f"{statistics.median(c for c, _ in cpu):.0f} ms with one worker, "
+        f"{statistics.median(c for _, c in cpu):.0f} ms with two\n"
     )
-    out(f"sync ÷ plain read: {big['products_per_s'] / big['plain_read_products_per_s']:.2f}\n")
-    out(f"2 workers ÷ 1 worker: {two['products_per_s'] / big['products_per_s']:.2f}\n")
+    out(f"sync ÷ plain read: {statistics.median(to_plain):.2f}\n")
+    out(f"2 workers ÷ 1 worker: {statistics.median(scaling):.2f}\n")
 
 
 def _wait_for(url: str) -> None:

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.worker
 
 def test_the_sync_benchmark_syncs_every_catalog_on_real_workers() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "bench.sync", "--products", "200"],
+        [sys.executable, "-m", "bench.sync", "--products", "200", "--rounds", "1"],
         capture_output=True,
         text=True,
         timeout=240,
