@@ -8,9 +8,20 @@ import pytest
 
 from app.db import Database, now
 from app.sync import copy
-from app.sync.store import LeaseLost, PageRefused, SyncStore
+from app.sync.store import LeaseLost, PageRefused, Run, SyncStore
 
 PIM = "https://my-pim.cloud.akeneo.com"
+
+
+def reading_products(syncs: SyncStore, uuids: list[str]) -> Run:
+    """A full run that has read the selection `uuids`: the next job, to read the products."""
+    run_id = syncs.request(PIM, "catalog-1", full=True)
+    run = syncs.acquire(PIM, run_id)  # type: ignore[arg-type]
+    assert run
+    syncs.save_uuids(run, uuids, None)
+    run = syncs.acquire(PIM, run_id, run.token)  # type: ignore[arg-type]
+    assert run and run.phase == "products"
+    return run
 
 
 @pytest.fixture
@@ -57,16 +68,11 @@ def test_a_sync_run_is_leased_saved_page_by_page_and_finished(syncs: SyncStore) 
 def test_a_page_read_again_stops_the_run_and_a_page_older_than_a_deletion_stores_nothing_of_it(
     syncs: SyncStore,
 ) -> None:
-    run_id = syncs.request(PIM, "catalog-1", full=True)
-    run = syncs.acquire(PIM, run_id)  # type: ignore[arg-type]
-    assert run
     uuids = [f"00000000-0000-0000-0000-00000000000{n}" for n in range(3)]
     deleted_at = now()
     with syncs.engine.begin() as db:  # an event said the second product was deleted…
         copy.remove(db, PIM, uuids[1], deleted_at)
-    syncs.save_uuids(run, uuids, None)  # …after the PIM answered this page of uuids
-    run = syncs.acquire(PIM, run_id, run.token)  # type: ignore[arg-type]
-    assert run
+    run = reading_products(syncs, uuids)  # …after the PIM answered this page of uuids
     products = [{"uuid": u, "title": u[-1]} for u in uuids]
     before = deleted_at - timedelta(seconds=5)
     assert syncs.save_products(run, products, "/page-2", before) == 2  # not the deleted one
@@ -89,13 +95,9 @@ def test_a_job_delivered_twice_never_runs_beside_its_twin(syncs: SyncStore) -> N
 def test_a_page_listing_a_uuid_twice_or_more_uuids_than_a_statement_takes_is_stored(
     syncs: SyncStore,
 ) -> None:
-    run_id = syncs.request(PIM, "catalog-1", full=True)
-    run = syncs.acquire(PIM, run_id)  # type: ignore[arg-type]
-    assert run
     many = [f"{n:08d}-0000-0000-0000-000000000000" for n in range(70_000)]
-    syncs.save_uuids(run, many + many[:10], None)  # over PostgreSQL's 65,535 parameters
-    run = syncs.acquire(PIM, run_id, run.token)  # type: ignore[arg-type]
-    assert run and syncs.status(PIM).total == 70_000  # type: ignore[union-attr]
+    run = reading_products(syncs, many + many[:10])  # over PostgreSQL's 65,535 parameters
+    assert syncs.status(PIM).total == 70_000  # type: ignore[union-attr]
     twice = [{"uuid": many[0], "title": "a"}, {"uuid": many[0], "title": "b"}]
     assert syncs.save_products(run, twice, "/next") == 1
 
@@ -105,12 +107,7 @@ def test_the_copy_is_searched_and_paged_both_ways_on_each_database(syncs: SyncSt
     from app.sync.reader import CopyReader
 
     uuids = [f"{n:08d}-0000-4000-8000-000000000000" for n in range(7)]
-    run_id = syncs.request(PIM, "catalog-1", full=True)
-    run = syncs.acquire(PIM, run_id)  # type: ignore[arg-type]
-    assert run
-    syncs.save_uuids(run, uuids, None)
-    run = syncs.acquire(PIM, run_id, run.token)  # type: ignore[arg-type]
-    assert run
+    run = reading_products(syncs, uuids)
     products = [
         {"uuid": u, "title": f"Red lamp {n}" if n % 2 else f"Blue mug {n}", "sku": f"SKU-{n}%"}
         for n, u in enumerate(uuids)
