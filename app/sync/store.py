@@ -316,7 +316,12 @@ class SyncStore:
                 if copy.unselected(db, run.pim_url, run.catalog_id):
                     self._guarded(db, run, phase="recheck", cursor=None)
                     return None
-            removed = copy.remove_unselected(db, run.pim_url, run.catalog_id)
+            # after one reading nothing left the selection (just checked): no second scan
+            removed = (
+                0
+                if r["phase"] == "products"
+                else copy.remove_unselected(db, run.pim_url, run.catalog_id)
+            )
             skipped = copy.skipped_message(db, run.pim_url)
             copy.clear_run(db, run.pim_url)
             copy.trim_removals(db, moment - copy.KEEP_REMOVALS)
