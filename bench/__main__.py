@@ -242,7 +242,7 @@ class Bench:
         errors: list[int] = []
 
         def hammer() -> None:
-            connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+            connection = http.client.HTTPConnection(target.netloc, timeout=10)
             for _ in range(per_thread):
                 started = time.perf_counter()
                 connection.request("GET", path)

@@ -129,10 +129,9 @@ class Setup:
 
         def idle() -> bool:
             texts = [log.read_text(errors="replace") for log in logs]
-            done = sum(len(CONNECT_JOB_DONE.findall(text)) for text in texts)
-            return all(" ready." in text for text in texts) and done >= CONNECT_JOBS * len(
-                self.pims
-            )
+            ready = all(" ready." in text for text in texts)
+            jobs_done = sum(len(CONNECT_JOB_DONE.findall(text)) for text in texts)
+            return ready and jobs_done >= CONNECT_JOBS * len(self.pims)
 
         while not idle():
             if time.monotonic() > deadline or any(w.poll() is not None for w in started):
@@ -148,9 +147,9 @@ class Setup:
         tokens = []  # the pages first: the clock starts at the press of Sync now
         for browser in self.browsers:
             home = browser.get(f"{self.app_url}/")
-            token = re.search(r'name="csrf_token" value="([^"]+)"', home.text)
-            assert token, home.text[:300]
-            tokens.append(token.group(1))
+            found = re.search(r'name="csrf_token" value="([^"]+)"', home.text)
+            assert found, home.text[:300]
+            tokens.append(found.group(1))
         pressed = datetime.now(UTC)
         for browser, token in zip(self.browsers, tokens, strict=True):
             browser.post(f"{self.app_url}/sync", data={"csrf_token": token})
@@ -267,13 +266,11 @@ def main() -> None:
     out = sys.stdout.write
     out("sync of mapped products (about 14 KB each in the PIM), the default broker\n")
     lines = [("small", small)] + [
-        row
-        for n, (one, two) in enumerate(rounds, 1)
-        for row in ((f"{n}: 1", one), (f"{n}: 2", two))
+        (f"round {n}", row) for n, pair in enumerate(rounds, 1) for row in pair
     ]
     for label, row in lines:
         out(
-            f"{label:>5}: {row['workers']} worker(s), {row['pims']} PIM(s), {row['products']:>6} "
+            f"{label:>7}: {row['workers']} worker(s), {row['pims']} PIM(s), {row['products']:>6} "
             f"products in {row['seconds']:>5.2f} s = {row['products_per_s']:>7} products/s, worker "
             f"peak RSS {', '.join(f'{mb} MB' for mb in row['worker_peak_rss_mb'])}"
             + (
