@@ -60,7 +60,13 @@ def test_live_changes_the_product_tab_and_the_grid_action_on_the_local_set_up(
         page.select_option("#source-title", "name")
         page.click("#save")
         page.wait_for_selector("#saved")
-        wait_until(page, f"{app_url}/", lambda text: "Last sync finished" in text, 60)
+        # the first sync and the event subscription are two jobs: either may end first
+        wait_until(
+            page,
+            f"{app_url}/",
+            lambda text: "Last sync finished" in text and "Waiting to activate" in text,
+            60,
+        )
         assert "Waiting to activate" in page.text_content("#events-text")
 
         # live: a rename reaches the App's page in seconds, without Sync now
