@@ -125,18 +125,17 @@ def upsert(
     """Insert `rows`, or update those whose `key` exists (see upsert_statement); with
     `keep_existing`, rows whose key exists stay as they are (DO NOTHING). For one row (a
     mapping): 1 when it was written, 0 when `keep_existing` kept the stored one."""
-    many = [rows] if isinstance(rows, Mapping) else list(rows)
-    if not many:
-        return 0
-    columns = tuple(key) if keep_existing else tuple(many[0])
-    statement = _upsert_for(db.dialect.name, table, tuple(key), columns, newer_wins)
-    # one row goes alone: then every driver counts what it wrote (executemany may not), and
-    # SQLAlchemy keeps the count of an INSERT only when asked to
-    written = db.execute(
-        statement,
-        rows if isinstance(rows, Mapping) else many,
-        execution_options={"preserve_rowcount": True},
+    # one row goes alone, not as a list of one: then every driver counts what it wrote
+    # (executemany may not), and SQLAlchemy keeps an INSERT's count when asked to
+    params: Mapping[str, Any] | list[Mapping[str, Any]] = (
+        rows if isinstance(rows, Mapping) else list(rows)
     )
+    if not params:
+        return 0
+    first = params if isinstance(params, Mapping) else params[0]
+    columns = tuple(key) if keep_existing else tuple(first)
+    statement = _upsert_for(db.dialect.name, table, tuple(key), columns, newer_wins)
+    written = db.execute(statement, params, execution_options={"preserve_rowcount": True})
     return int(written.rowcount)
 
 
