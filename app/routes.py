@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from flask import (
@@ -73,8 +74,9 @@ def home() -> tuple[str, int] | str:
             page["channels"] = [str(channel.get("code", "?")) for channel in listing]
             page["channels_cut"] = listing.cut
         except TokenRevoked:
-            # the App was disconnected in the PIM (now marked so): offer to reconnect, never loop
-            page["connection"] = current.store().connection(connection.pim_url)
+            # the App was disconnected in the PIM (now marked so, or even forgotten since):
+            # offer to reconnect, never loop
+            page["connection"] = replace(connection, revoked=True)
         except PimHttpError as error:
             page["api_error"] = error.message
             if error.pim_status == 403:
@@ -96,7 +98,7 @@ def home() -> tuple[str, int] | str:
                 if (data := panel.context(connection)) is not None
             ]
         except TokenRevoked:
-            page["connection"] = current.store().connection(connection.pim_url)
+            page["connection"] = replace(connection, revoked=True)
     if page["connection"].revoked:
         status = 401
     return render_template("connected.html", **page), status

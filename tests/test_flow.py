@@ -230,6 +230,26 @@ def test_a_revoked_token_shows_a_reconnect_page_not_a_crash(
     assert store_of(client).connection(pim.url).revoked is True
 
 
+def test_a_revocation_whose_connection_is_forgotten_meanwhile_still_shows_the_reconnect_page(
+    user: PimUser, client: FlaskClient, pim: FakePim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user.connect()
+    pim.state.revoke()
+    store = store_of(client)
+    mark_revoked = store.mark_revoked
+
+    def marked_then_forgotten(pim_url: str) -> bool:
+        marked = mark_revoked(pim_url)
+        store.forget(pim_url)  # a worker took the PIM's app.deleted notice at that moment
+        return marked
+
+    monkeypatch.setattr(store, "mark_revoked", marked_then_forgotten)
+    home = client.get("/")
+    assert home.status_code == 401
+    assert "no longer accepts this App" in page(home)
+    assert store.connection(pim.url) is None
+
+
 def test_a_revoked_connection_is_not_called_again(
     user: PimUser, client: FlaskClient, pim: FakePim
 ) -> None:
