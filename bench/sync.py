@@ -26,6 +26,7 @@ import argparse
 import os
 import re
 import secrets
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -33,7 +34,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,12 +58,9 @@ MAPPING = {
 }
 
 
-#: the jobs a connection queues besides the sync: the event subscription, the UI extensions
-CONNECT_JOBS = 2
-CONNECT_JOB_DONE = re.compile(
-    r"Task app\.(?:events\.tasks\.subscribe|extensions\.tasks\.register)\[[^]]+\] "
-    r"(?:succeeded|raised)"
-)
+#: a worker's log lines for a job it took, and for a job it ended (whatever the outcome)
+JOB_TAKEN = re.compile(r"Task \S+\[[^]]+\] received")
+JOB_ENDED = re.compile(r"Task \S+\[[^]]+\] (?:succeeded|raised|failed)")
 
 
 class Setup:
@@ -105,9 +103,9 @@ class Setup:
             raise RuntimeError(f"configure {saved.status_code}")
 
     def workers(self, count: int) -> list[subprocess.Popen[bytes]]:
-        """Start `count` workers and return once each says it is ready and they have done the
-        jobs each connection queued (the event subscription, the UI extensions): the measure
-        starts at Sync now, not at a worker's boot (about 2 s here, which it once counted) nor
+        """Start `count` workers and return once each says it is ready and no job is left
+        (those the connections queued: the event subscription, the UI extensions): the measure
+        starts at the sync, not at a worker's boot (about 2 s here, which it once counted) nor
         behind other features' jobs."""
         logs = [self.workdir / f"worker{n}.log" for n in range(count)]
         started = []
@@ -126,31 +124,38 @@ class Setup:
                     )
                 )
         deadline = time.monotonic() + 60
-
-        def idle() -> bool:
-            texts = [log.read_text(errors="replace") for log in logs]
-            ready = all(" ready." in text for text in texts)
-            jobs_done = sum(len(CONNECT_JOB_DONE.findall(text)) for text in texts)
-            return ready and jobs_done >= CONNECT_JOBS * len(self.pims)
-
-        while not idle():
+        idle_polls = 0  # twice in a row: a job just taken may not be in a log yet
+        while idle_polls < 2:
             if time.monotonic() > deadline or any(w.poll() is not None for w in started):
                 stop_process(*started)
                 raise RuntimeError(f"the workers did not start (see {self.workdir})")
             time.sleep(0.1)
+            idle_polls = idle_polls + 1 if self._idle(logs) else 0
         return started
 
+    def _idle(self, logs: list[Path]) -> bool:
+        """Every worker ready, every job it took ended, and none waiting in the broker."""
+        texts = [log.read_text(errors="replace") for log in logs]
+        taken = sum(len(JOB_TAKEN.findall(text)) for text in texts)
+        ended = sum(len(JOB_ENDED.findall(text)) for text in texts)
+        ready = all(" ready." in text for text in texts)
+        return ready and taken == ended and _waiting_jobs(self.workdir / "bench.db") == 0
+
     def sync_all(self) -> float:
-        """Press Sync now on every PIM (a full read), wait until all are done; the seconds from
-        the press to the last run's end, as the runs recorded it (the polls' interval is not
-        counted)."""
-        tokens = []  # the pages first: the clock starts at the press of Sync now
+        """Open the connected page and press Sync now on every PIM (a full read), wait until
+        all are done; the seconds from the page's visit to the last run's end, as the runs
+        recorded it (the polls' interval is not counted).
+
+        The clock starts before the visit: the page itself queues a sync of a catalog enabled
+        and never synced (each run's fresh set-up), and Sync now then finds it queued already.
+        """
+        pressed = datetime.now(UTC)
+        tokens = []
         for browser in self.browsers:
             home = browser.get(f"{self.app_url}/")
             found = re.search(r'name="csrf_token" value="([^"]+)"', home.text)
             assert found, home.text[:300]
             tokens.append(found.group(1))
-        pressed = datetime.now(UTC)
         for browser, token in zip(self.browsers, tokens, strict=True):
             browser.post(f"{self.app_url}/sync", data={"csrf_token": token})
         while True:
@@ -207,6 +212,15 @@ class Setup:
         for _, process in self.pims:
             process.terminate()
             process.wait(10)
+
+
+def _waiting_jobs(database: Path) -> int:
+    """Jobs not yet taken, in the default broker (kombu's SQL transport, in the App's SQLite)."""
+    with closing(sqlite3.connect(database)) as db:
+        try:
+            return int(db.execute("SELECT count(*) FROM kombu_message WHERE visible").fetchone()[0])
+        except sqlite3.OperationalError:  # no job was ever sent: no table yet
+            return 0
 
 
 def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
