@@ -20,6 +20,7 @@ from .db import Database, Encryption
 from .errors import register_error_handlers
 from .events import init_app as init_events
 from .extensions import init_app as init_extensions
+from .features import RunAfterResponse
 from .flow import Flow
 from .identity import IdTokenVerifier
 from .logs import configure_logging, record_pim_time, register_request_ids, register_server_timing
@@ -57,6 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[current.DATABASE] = database
     app.extensions[current.STORE] = Store(database, Encryption(settings.encryption_keys))
     register_security(app, settings)
+    app.wsgi_app = RunAfterResponse(app.wsgi_app)  # type: ignore[method-assign]
     register_request_ids(app, trust_incoming=settings.trusted_proxies > 0)
     if settings.server_timing:
         register_server_timing(app)

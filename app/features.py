@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, after_this_request, current_app, has_request_context, request
+from flask import Flask, current_app, has_request_context, request
 
 from . import current
 from .config import Settings
@@ -29,6 +29,7 @@ __all__ = [
     "pim_disconnected",
     "public_base",
     "require_scopes",
+    "RunAfterResponse",
 ]
 
 PANELS = "akeneo_panels"
@@ -75,8 +76,8 @@ def public_base() -> str | None:
 
 
 def after_response(work: Callable[[], None]) -> None:
-    """Do `work` once this request's answer is sent (at once outside a request), in the App's
-    context: what the user need not wait for, such as queueing a job (a few ms on the SQL
+    """Do `work` once this request's answer is written (at once outside a request), in the
+    App's context: what the user need not wait for, such as queueing a job (a few ms on the SQL
     broker, seconds when the broker is down). `work` handles its own failures; anything it
     lets through is logged, since the answer is gone by then."""
     if not has_request_context():
@@ -91,8 +92,48 @@ def after_response(work: Callable[[], None]) -> None:
             except Exception:
                 log.exception("work after the answer failed")
 
-    @after_this_request
-    def when_sent(response: Response) -> Response:
-        # the WSGI server closes the answer once it sent the last byte (gunicorn, werkzeug)
-        response.call_on_close(in_app_context)
-        return response
+    request.environ[AFTER_RESPONSE].append(in_app_context)
+
+
+AFTER_RESPONSE = "akeneo.after_response"  # the request's works, in its WSGI environ
+
+
+class RunAfterResponse:
+    """WSGI middleware: a request's `after_response` works run once its answer's last byte is
+    handed to the server, or when the server closes the answer, whichever comes first.
+
+    Not on close alone: werkzeug's development server (`make run`, `flask run`) skips close()
+    when the browser resets the connection as the server drains it, and the works were lost.
+    """
+
+    def __init__(self, wsgi_app: Callable[..., Any]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        works: list[Callable[[], None]] = []
+        environ[AFTER_RESPONSE] = works
+        body = self.wsgi_app(environ, start_response)
+        # the view has run: an answer with nothing to do after it goes out as it is
+        return _Answer(body, works) if works else body
+
+
+class _Answer:
+    """An answer's body that runs the works once it is written out or closed."""
+
+    def __init__(self, body: Any, works: list[Callable[[], None]]) -> None:
+        self.body, self.works = body, works
+
+    def __iter__(self) -> Any:
+        yield from self.body
+        self._run_works()  # the server asks for more only once the last chunk is written
+
+    def close(self) -> None:
+        try:
+            if hasattr(self.body, "close"):
+                self.body.close()
+        finally:
+            self._run_works()
+
+    def _run_works(self) -> None:
+        while self.works:
+            self.works.pop(0)()

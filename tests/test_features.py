@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from flask import Flask, current_app
+from werkzeug.test import EnvironBuilder
 
 from app.features import after_response
 
@@ -36,3 +37,23 @@ def test_outside_a_request_the_work_is_done_at_once(app: Flask) -> None:
     with app.app_context():
         after_response(lambda: done.append(1))
     assert done == [1]
+
+
+def test_work_after_the_answer_is_done_when_the_server_writes_it_all_but_never_closes_it(
+    app: Flask,
+) -> None:
+    done: list[str] = []
+
+    @app.get("/test/after")
+    def answer() -> str:
+        after_response(lambda: done.append("queued"))
+        return "ok"
+
+    # as werkzeug's development server when the browser resets the connection: every chunk
+    # written, then an error before close()
+    environ = EnvironBuilder(path="/test/after").get_environ()
+    body = app(environ, lambda status, headers, exc_info=None: None)
+    assert b"".join(body) == b"ok"
+    assert done == ["queued"]
+    body.close()  # a server that closes it as well does not run the work twice
+    assert done == ["queued"]
