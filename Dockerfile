@@ -8,9 +8,11 @@
 FROM python:3.12-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /venv
-# the dependency layer first: it is rebuilt only when the lock file changes
-COPY requirements.lock /tmp/requirements.lock
-RUN /venv/bin/pip install --no-deps --require-hashes -r /tmp/requirements.lock
+# the dependency layer first: it is rebuilt only when the lock file changes. The lock is complete,
+# so pip installs it as it is (--no-deps), then the check proves the venv holds what it pins
+COPY requirements.lock tools/check_install.py /tmp/
+RUN /venv/bin/pip install --no-deps --require-hashes -r /tmp/requirements.lock \
+    && /venv/bin/python /tmp/check_install.py /tmp/requirements.lock
 
 FROM python:3.12-slim-bookworm
 ENV PATH=/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1

@@ -5,13 +5,19 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 PIM_PORT ?= 8001
 
-.PHONY: run reset-pim test lint audit bench lock install clean
+.PHONY: run reset-pim test lint audit bench lock install check-install clean
 
-$(BIN)/.installed: requirements-dev.lock
+# The lock is complete (every dependency of every dependency, with its hashes), so pip installs it
+# as it is (--no-deps) and resolves nothing: a newer release on the index, or an older pip that
+# reads extras as requirements of their own, cannot change what is installed. A new lock makes
+# the venv anew (--clear), so nothing of an older lock stays; then tools/check_install.py proves it.
+LOCK_FILE ?= requirements-dev.lock
+$(BIN)/.installed: $(LOCK_FILE)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Python 3.11 or newer is needed (set PYTHON=python3.12 for another one)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r $(LOCK_FILE)
+	$(BIN)/python tools/check_install.py $(LOCK_FILE)
 	@touch $@
 
 install: $(BIN)/.installed
@@ -50,6 +56,15 @@ lock:
 	$(LOCK) -o requirements.lock
 	$(LOCK) --extra dev -o requirements-dev.lock
 	rm -rf .lock-venv
+	$(MAKE) --no-print-directory check-install
+
+## check-install: both locks install into fresh venvs as `make install` does, with no pip cache
+## (what a new machine meets); each must pass pip check and hold exactly what the lock pins
+check-install:
+	@for lock in requirements.lock requirements-dev.lock; do \
+		rm -rf .check-venv && PIP_NO_CACHE_DIR=1 $(MAKE) --no-print-directory install \
+			VENV=.check-venv LOCK_FILE=$$lock && echo "$$lock: installs as pinned" || exit 1; \
+	done; rm -rf .check-venv
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .check-venv .pytest_cache .mypy_cache .ruff_cache

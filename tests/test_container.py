@@ -100,7 +100,8 @@ def tracked_files() -> list[str]:
 def test_the_build_context_holds_what_the_image_needs_and_no_local_file() -> None:
     rules = dockerignore_rules()
     sent = {path for path in tracked_files() + CLUTTER if sent_to_docker(path, rules)}
-    needed = {"requirements.lock", "gunicorn.conf.py", "app/__init__.py", "app/healthcheck.py"}
+    needed = {"requirements.lock", "tools/check_install.py", "gunicorn.conf.py", "app/__init__.py"}
+    needed.add("app/healthcheck.py")
     needed |= {p for p in tracked_files() if p.split("/")[0] in ("app", "templates", "static")}
     assert needed <= sent
     assert sent.isdisjoint(CLUTTER), sorted(sent & set(CLUTTER))
@@ -110,13 +111,15 @@ def test_the_build_context_holds_what_the_image_needs_and_no_local_file() -> Non
 def test_the_dockerfile_builds_offline_verifies_hashes_and_runs_unprivileged() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "# syntax=" not in dockerfile  # BuildKit would fetch a frontend image for it
-    assert "--require-hashes -r /tmp/requirements.lock" in dockerfile
+    assert "--no-deps --require-hashes -r /tmp/requirements.lock" in dockerfile
+    assert "check_install.py /tmp/requirements.lock" in dockerfile
     assert dockerfile.index("USER app") < dockerfile.index("CMD [")
     assert (
         'HEALTHCHECK --interval=30s --timeout=5s --start-period=10s CMD ["python", ' in dockerfile
     )
-    for source in re.findall(r"^COPY (?!--from)(\S+)", dockerfile, re.MULTILINE):
-        assert sent_to_docker(source.rstrip("/"), dockerignore_rules()), source
+    for copy in re.findall(r"^COPY (?!--from)(.+)$", dockerfile, re.MULTILINE):
+        for source in copy.split()[:-1]:
+            assert sent_to_docker(source.rstrip("/"), dockerignore_rules()), source
 
 
 def gunicorn_settings(**environ: str) -> dict[str, Any]:
