@@ -13,7 +13,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+)
 from werkzeug.wrappers import Response
 
 from .catalogs import AppCatalogs, api_bp, configure_bp
@@ -100,6 +110,10 @@ def create_devpim(config: Mapping[str, Any]) -> Flask:
         connection=connection,
         connection_token_ttl=float(config.get("CONNECTION_TOKEN_TTL", 3600)),
     )
+    pace = pim.extensions["devpim"].pace
+    pace.latency = float(config.get("PIM_LATENCY", 0))
+    limit = config.get("PIM_MAX_IN_FLIGHT")
+    pace.max_in_flight = int(limit) if limit else None
     pim.extensions["devpim_catalog"] = Catalog(
         config["PIM_URL"],
         int(config.get("PRODUCT_COUNT", 60)),
@@ -178,6 +192,30 @@ def injected_fault() -> Response | None:
     if fault.status is None:
         return None  # only slow: then the real answer
     return Response(fault.body, status=fault.status, headers=fault.headers)
+
+
+@bp.before_app_request
+def paced() -> Response | None:
+    """An API call waits the PIM's latency, and a fifth one in flight for a token is refused."""
+    if not request.path.startswith("/api/"):
+        return None
+    pace = state().pace
+    if pace.latency == 0 and pace.max_in_flight is None:
+        return None
+    token = request.headers.get("Authorization", "")
+    refused = pace.enter(token)
+    if refused is not None:
+        return Response(refused.body, 429, refused.headers, content_type="application/json")
+    g.devpim_paced = token
+    time.sleep(pace.latency)
+    return None
+
+
+@bp.teardown_app_request
+def unpaced(_: BaseException | None) -> None:
+    token = g.pop("devpim_paced", None)
+    if token is not None:
+        state().pace.leave(token)
 
 
 @bp.get("/")

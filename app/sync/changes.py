@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,9 +36,15 @@ log = logging.getLogger(__name__)
 BATCH = 50  # products a job claims at once
 READERS = 2  # reads in flight per job: with a run's one, within the PIM's 4 per App
 CLAIM = timedelta(seconds=60)  # a job that has not finished its batch by then is gone
+#: a read ends this long before its claim does, so that its product is saved in time
+SAVE_MARGIN = 5.0
 #: products waiting in one PIM: beyond, a webhook answers 429 (the platform slows down)
 MAX_WAITING = 100_000
 JOB_SECONDS = 40.0  # a job applies changes for this long, then queues the next one
+#: seconds a count of the waiting changes stands for, while far below MAX_WAITING
+RECOUNT_SECONDS = 1.0
+#: how far below MAX_WAITING a count must be to stand: more than one second's worth of changes
+HEADROOM = 1_000
 
 
 class ChangeRow(Base):
@@ -73,15 +81,14 @@ class Changes:
             key=("pim_url", "uuid"),
             columns=("pim_url", "uuid", "deleted", "noticed_at", "claimed_until"),
         )
-        # built once (the webhook runs it for every event): how many wait, counted up to
-        # MAX_WAITING only, never all of a long backlog
-        upto = (
-            select(ChangeRow.uuid)
-            .where(ChangeRow.pim_url == bindparam("pim_url"))
-            .limit(MAX_WAITING)
-            .subquery()
-        )
+        of_pim = ChangeRow.pim_url == bindparam("pim_url")
+        # whether any change waits: one step in the primary key's index, whatever the backlog
+        self._any_waiting = select(ChangeRow.uuid).where(of_pim).limit(1)
+        # how many wait, up to MAX_WAITING: a scan, made at most once a second per PIM
+        upto = select(ChangeRow.uuid).where(of_pim).limit(MAX_WAITING).subquery()
         self._waiting = select(func.count()).select_from(upto)
+        self._counted: dict[str, tuple[float, int]] = {}  # pim_url: (until, count)
+        self._counted_lock = threading.Lock()
 
     def note(
         self,
@@ -94,7 +101,10 @@ class Changes:
 
         `within(db)` writes more in the same transaction (a webhook's event id): what it raises
         undoes it all. A product noticed again while a job reads it is read once more.
+        TooManyWaiting (nothing written) when MAX_WAITING changes of the PIM wait already.
         """
+        if self._backlog(pim_url) >= MAX_WAITING:
+            raise TooManyWaiting(pim_url)
         moment = now()
         rows = [
             {
@@ -109,12 +119,26 @@ class Changes:
         with self.engine.begin() as db:
             if within:
                 within(db)
-            waiting = db.execute(self._waiting, {"pim_url": pim_url}).scalar_one()
-            if waiting >= MAX_WAITING:
-                raise TooManyWaiting(pim_url)
+            waiting = db.execute(self._any_waiting, {"pim_url": pim_url}).first() is not None
             if rows:
                 db.execute(self._note, rows)
         return not waiting
+
+    def _backlog(self, pim_url: str) -> int:
+        """How many of the PIM's changes wait, up to MAX_WAITING. Counted outside any write,
+        and not for every event: a count far below the cap stands for RECOUNT_SECONDS (the
+        platform sends at most 100 events a second, so it cannot be passed meanwhile)."""
+        moment = time.monotonic()
+        with self._counted_lock:
+            until, count = self._counted.get(pim_url, (0.0, 0))
+        if until > moment:
+            return count
+        with self.engine.connect() as db:
+            count = int(db.execute(self._waiting, {"pim_url": pim_url}).scalar_one())
+        if count < MAX_WAITING - HEADROOM:
+            with self._counted_lock:
+                self._counted[pim_url] = (moment + RECOUNT_SECONDS, count)
+        return count
 
     def claim(self, pim_url: str, limit: int = BATCH) -> list[Change]:
         """Take up to `limit` changes nobody is applying (or whose job is gone)."""
@@ -218,19 +242,30 @@ def apply(
     """
     pim_url = api.pim_url
     deadline = time.monotonic() + seconds
-    applied = 0
+    # the longest one read may take: a read starts only when it can end within its claim
+    one_read = min(api.client.timeout, CLAIM.total_seconds() / 2)
+    applied, left = 0, True
+    unread: list[Change] = []
     with ThreadPoolExecutor(READERS, thread_name_prefix="changes") as readers:
         while time.monotonic() < deadline:
+            claimed_at = time.monotonic()
             batch = changes.claim(pim_url)
             if not batch:
-                return applied, False
+                left = False
+                break
             if catalog_id is None:  # no catalog (yet): nothing of this PIM is copied
                 for change in batch:
                     changes.done(pim_url, change)
                 continue
+            # once the claim ends, another job may take the batch: every read of this one
+            # ends before, however slow the PIM, so that no product is read by two jobs
+            read_by = claimed_at + CLAIM.total_seconds() - SAVE_MARGIN
+            start_by = min(deadline, read_by - one_read)
+            done = 0
             try:
-                for change, outcome in _read_all(readers, api, catalog_id, batch):
-                    moment, product = outcome
+                for change, (moment, product) in _read_all(
+                    readers, api, catalog_id, batch, start_by, read_by
+                ):
                     if product is None:
                         changes.drop_product(pim_url, change.uuid, moment)
                     elif not changes.put_product(pim_url, catalog_id, product, moment):
@@ -238,33 +273,59 @@ def apply(
                             "changed product not stored pim=%s uuid=%s", pim_url, change.uuid
                         )
                     changes.done(pim_url, change)
-                    applied += 1
+                    done += 1
             except AppError as error:  # TokenRevoked among them
-                changes.release(pim_url, batch)
                 log.warning("changes not applied pim=%s reason=%s", pim_url, error)
-                return applied, True
-    return applied, True
+            applied += done
+            if done < len(batch):  # the PIM failed, or the time is up: the rest goes back
+                unread = batch[done:]
+                break
+    # given back once none of this job's reads is in flight: the next job takes them
+    if unread:
+        changes.release(pim_url, unread)
+    return applied, left
 
 
 def _read_all(
-    readers: ThreadPoolExecutor, api: PimApi, catalog_id: str, batch: list[Change]
+    readers: ThreadPoolExecutor,
+    api: PimApi,
+    catalog_id: str,
+    batch: list[Change],
+    start_by: float,
+    read_by: float,
 ) -> Iterator[tuple[Change, tuple[datetime, dict[str, Any] | None]]]:
-    """Each change with (when it was asked for, the product or None when it is gone), in order;
-    reads go READERS at a time, in the caller's app context."""
-    futures = [
-        (change, readers.submit(contextvars.copy_context().run, _read, api, catalog_id, change))
-        for change in batch
-    ]
-    for change, future in futures:
-        yield change, future.result()
+    """Changes of `batch` in order, each with (when it was asked for, the product or None when
+    it is gone). Reads go READERS at a time, in the caller's app context; none starts after
+    `start_by` nor goes on after `read_by` (time.monotonic()): the changes not started by then
+    are not yielded."""
+    pending: deque[tuple[Change, Future[tuple[datetime, dict[str, Any] | None]]]] = deque()
+    waiting = iter(batch)
+
+    def start_next() -> None:
+        change = next(waiting, None) if time.monotonic() < start_by else None
+        if change is not None:
+            context = contextvars.copy_context()
+            future = readers.submit(context.run, _read, api, catalog_id, change, read_by)
+            pending.append((change, future))
+
+    for _ in range(READERS):
+        start_next()
+    while pending:
+        change, future = pending.popleft()
+        outcome = future.result()
+        start_next()  # the next read goes on while the caller saves this one
+        yield change, outcome
 
 
-def _read(api: PimApi, catalog_id: str, change: Change) -> tuple[datetime, dict[str, Any] | None]:
+def _read(
+    api: PimApi, catalog_id: str, change: Change, read_by: float
+) -> tuple[datetime, dict[str, Any] | None]:
     if change.deleted:
         return change.noticed_at, None
     asked_at = now()
     try:
-        product = api.get(catalog_path(catalog_id, "mapped-products", change.uuid))
+        path = catalog_path(catalog_id, "mapped-products", change.uuid)
+        product = api.get(path, deadline=read_by)
     except PimHttpError as error:
         if error.pim_status in (404, 422):  # not in the selection (or no product uuid)
             return asked_at, None

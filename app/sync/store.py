@@ -276,8 +276,12 @@ class SyncStore:
     ) -> int:
         """One page of mapped products, asked for at `read_at`: store those the selection listed
         (one row each) unless found gone since, skip (and remember) those the database cannot
-        hold, save the cursor; how many were stored."""
+        hold, save the cursor; how many were stored.
+
+        The run's count is of what it read, stored or not: a PIM that lists products the
+        selection never listed, page after page, is stopped past the selection's size too."""
         read_at = read_at or now()
+        products = list(products)
         rows, skipped = product_rows(products, run.pim_url, run.catalog_id, run.run_id, read_at)
         with self.engine.begin() as db:
             self._check_cursor(db, run, cursor)
@@ -285,7 +289,7 @@ class SyncStore:
             listed = copy.storable(db, run.pim_url, uuids, read_at)
             rows = [row for row in rows if row["uuid"] in listed]
             state = db.execute(select(SyncRow.done, SyncRow.total).where(_run_row(run))).one()
-            if state.done + len(rows) > state.total + SLACK:
+            if state.done + len(products) > state.total + SLACK:
                 raise PageRefused(
                     "The PIM's list of mapped products is longer than the catalog's selection "
                     f"({state.total} products)."
@@ -293,7 +297,7 @@ class SyncStore:
             # an upsert: a page read again after a crash changes nothing
             copy.save(db, rows)
             copy.skip(db, run.pim_url, {u: why for u, why in skipped.items() if u in listed})
-            self._guarded(db, run, cursor=cursor, done=SyncRow.done + len(rows))
+            self._guarded(db, run, cursor=cursor, done=SyncRow.done + len(products))
         return len(rows)
 
     def finish(self, run: Run) -> int | None:

@@ -3,12 +3,15 @@ and beside a run that reads every page at the same moment."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from kombu.exceptions import OperationalError as BrokerDown
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from app import current
 from app.catalogs import current as catalogs_current
@@ -17,7 +20,7 @@ from app.sync import current as sync_current
 from app.sync.changes import ChangeRow
 from app.sync.tasks import APPLY
 from devpim.products import Catalog
-from tests.pims import FakePim
+from tests.pims import FakePim, run_together
 
 from .conftest import enable
 from .helpers import (
@@ -128,6 +131,56 @@ def test_a_pim_that_fails_leaves_the_changes_for_the_next_job(connected: FakePim
     del connected.overrides[("GET", path)]
     tasks.apply_changes(connected.url)
     assert copy_of(connected)[uuid]["title"] == "Later"
+
+
+def test_a_webhook_does_not_count_a_long_backlog_for_every_event(connected: FakePim) -> None:
+    changes = sync_current.changes()
+    queue_changes(connected.url, {str(uuid.uuid4()): False for _ in range(3000)})
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(changes.engine, "before_cursor_execute", seen)
+    try:
+        for _ in range(20):
+            changes.note(connected.url, {str(uuid.uuid4()): False})
+    finally:
+        event.remove(changes.engine, "before_cursor_execute", seen)
+    counts = [s for s in statements if "count(" in s.lower()]
+    assert len(counts) <= 1  # one count stands for a second, far below the cap
+    assert changes.count(connected.url) == 3020
+
+
+def test_a_slow_pim_never_has_a_product_read_by_two_jobs(
+    app: Flask, connected: FakePim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_sync(connected)
+    # a claim of 2 s over reads of 0.3 s, 2 at a time: a batch of 50 would take 7.5 s
+    monkeypatch.setattr("app.sync.changes.CLAIM", timedelta(seconds=2))
+    monkeypatch.setattr("app.sync.changes.SAVE_MARGIN", 0.2)
+    connected.state.pace.latency = 0.3
+    uuids = [u for u in map(Catalog.seed_uuid, range(1, 61)) if u in copy_of(connected)][:24]
+    for product in uuids:
+        rename(connected, product, "Read once")
+    queue_changes(connected.url, dict.fromkeys(uuids, False))
+    before = len(single_reads(connected))
+    ended: list[float] = []
+
+    def job(start_after: float) -> None:
+        time.sleep(start_after)  # the second worker takes the job once the first claim ran out
+        with app.app_context():
+            while sync_current.changes().count(connected.url):
+                started = time.monotonic()
+                tasks.apply_changes(connected.url)
+                ended.append(time.monotonic() - started)
+
+    run_together(lambda: job(0), lambda: job(2.5))
+    reads = single_reads(connected)[before:]
+    assert sorted(reads) == sorted(uuids)  # each product once, none by two jobs
+    assert connected.state.pace.most() <= 2  # one job's readers at a time
+    assert max(ended) < 2.0  # no job outlived its claim
+    assert all(copy_of(connected)[u]["title"] == "Read once" for u in uuids)
 
 
 def test_changes_noted_while_the_broker_is_down_are_applied_once_it_is_back(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -490,6 +491,29 @@ def test_an_endless_list_of_new_products_stops_at_the_selections_size(
     status = sync_store().status(connected.url)
     assert status and "longer than the catalog's selection" in (status.message or "")
     assert next(counter) < 10  # it stopped after a few pages, not at the end of the stream
+
+
+def test_an_endless_list_of_products_the_selection_never_listed_stops_too(
+    connected: FakePim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.sync.store.SLACK", 5)
+    run_sync(connected)
+    counter = iter(range(10_000))
+
+    def made_up() -> tuple[int, dict[str, str], bytes]:
+        n = next(counter)  # none of these is stored: only what is read can bound the run
+        items = [{"uuid": str(uuid.uuid4()), "title": f"v{n}"} for _ in range(25)]
+        body = {
+            "_links": {"next": {"href": f"{mapped_path(connected)}?search_after=p{n}"}},
+            "_embedded": {"items": items},
+        }
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+    connected.overrides[("GET", mapped_path(connected))] = made_up
+    assert run_sync(connected, full=True)[-1] == "stopped"
+    status = sync_store().status(connected.url)
+    assert status and "longer than the catalog's selection" in (status.message or "")
+    assert next(counter) < 10  # (54 + 5) / 25: a few pages, not the stream's end
 
 
 def test_values_the_database_cannot_hold_are_skipped_and_said(connected: FakePim) -> None:
