@@ -28,7 +28,7 @@ run: install
 
 ## reset-pim: the local PIM forgets the App (a new client id and secret; connect again)
 reset-pim:
-	rm -f instance/devpim.json
+	rm -f instance/devpim.json instance/local-setup.env
 
 ## test: every test, browser and PostgreSQL ones included (they skip outside CI when unavailable),
 ## on three processes: most of the slow tests wait on servers and workers, not on the CPU

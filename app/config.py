@@ -67,6 +67,9 @@ KNOWN_SCOPES = frozenset(
     """.split()
 )
 
+#: in the instance folder: the settings of the local set-up `make run` last started (its local
+#: PIM's client id and secret, its platform, its public URL), written by the launcher
+LOCAL_SETUP_FILE = "local-setup.env"
 MIN_SECRET_KEY = 32  # characters: a cookie-signing key shorter than that can be guessed offline
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -102,8 +105,8 @@ class Settings:
     trusted_proxies: int
     log_level: str
     pim_url: str | None = None
-    #: the App's public base (where a PIM and Akeneo's services reach it); None: the address a
-    #: request came in on (`features.public_base()`)
+    #: the App's public base (where a PIM and Akeneo's services reach it); None: nothing is
+    #: registered that needs one (never the address a request came in on: its Host is forged)
     public_url: str | None = None
     #: set by `make run`: the local PIM this App is registered in (the welcome page points there)
     local_pim_url: str | None = None
@@ -142,6 +145,11 @@ class Settings:
         values: dict[str, Any] = {} if testing else dict(dotenv_values(".env"))
         values.update(os.environ)
         values.update(overrides)
+        local_setup = Path(instance_path) / LOCAL_SETUP_FILE
+        if not testing and not text(values, "AKENEO_CLIENT_ID") and local_setup.exists():
+            # nothing configured: the set-up `make run` runs, whole (so `flask akeneo …` in a
+            # new shell calls the local PIM and its platform, never Akeneo's own hosts)
+            values = {**dotenv_values(local_setup), **values}
         return cls.from_mapping(values, instance_path=instance_path)
 
     @classmethod

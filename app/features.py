@@ -67,12 +67,12 @@ def require_scopes(app: Flask, scopes: tuple[str, ...]) -> None:
 
 def public_base() -> str | None:
     """The App's public base URL for a PIM or Akeneo's services to call back (no trailing
-    slash): AKENEO_PUBLIC_URL, else the address this request came in on (the callback's: the
-    ngrok URL when the PIM reached the App through it); None outside a request."""
-    configured: str | None = current.settings().public_url
-    if configured:
-        return configured
-    return request.url_root.rstrip("/") if has_request_context() else None
+    slash): AKENEO_PUBLIC_URL; None when it is not set.
+
+    Never the address a request came in on: its Host (or X-Forwarded-Host, behind a proxy that
+    passes the client's on) is whatever the caller wrote, and a URL registered in a PIM from it
+    would send the PIM's events and the user's extensions to the caller's host."""
+    return current.settings().public_url
 
 
 def after_response(work: Callable[[], None]) -> None:

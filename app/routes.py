@@ -140,11 +140,13 @@ def healthz() -> tuple[Response, int]:
 
 def _setup_info() -> dict[str, Any]:
     settings = current.settings()
+    # AKENEO_PUBLIC_URL when set; else the address this browser used (shown to it alone)
+    base = settings.public_url or request.url_root.rstrip("/")
     return {
-        "activate_url": url_for("app.activate", _external=True),
-        "callback_url": url_for("app.callback", _external=True),
+        "activate_url": base + url_for("app.activate"),
+        "callback_url": base + url_for("app.callback"),
         "settings": settings,
-        "is_https": request.is_secure,
+        "is_https": base.startswith("https://"),
         # the port this App answers on, for `ngrok http <port>`
         "port": request.host.rpartition(":")[2] if ":" in request.host else "80",
     }

@@ -95,9 +95,12 @@ class LocalSetup:
     servers: list[BaseWSGIServer] = field(default_factory=list)
     state_file: Path | None = None
     worker: subprocess.Popen[bytes] | None = None
+    #: the App's settings for this set-up (the local PIM's client id and secret among them)
+    config: dict[str, str] = field(default_factory=dict)
 
     def stop(self) -> None:
-        """Stop the worker and every server; keep the PIMs' state if asked to."""
+        """Stop the worker and every server; keep the PIMs' state if asked to, unless its file
+        was deleted meanwhile (`make reset-pim` while it ran: the next start is anew)."""
         if self.worker:
             self.worker.terminate()  # it takes a few seconds to finish: the servers stop meanwhile
         for server in self.servers:
@@ -105,7 +108,7 @@ class LocalSetup:
             server.server_close()
         if self.worker:
             stop_process(self.worker)
-        if self.state_file:
+        if self.state_file and self.state_file.exists():
             save_state(self.state_file, self.servers[1:])  # the App's server comes first
 
 
@@ -131,6 +134,17 @@ def save_state(path: Path, pim_servers: Sequence[Any]) -> None:
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as file:
         json.dump(state, file)
+    os.replace(draft, path)
+
+
+def write_settings(path: Path, settings: Mapping[str, str]) -> None:
+    """Write `settings` as a .env file (it holds a client secret: mode 600), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_suffix(".tmp")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write("# written by `make run`: the local set-up, for the CLI in another shell\n")
+        file.writelines(f"{name}={json.dumps(value)}\n" for name, value in settings.items())
     os.replace(draft, path)
 
 
@@ -203,6 +217,8 @@ def start_local(
         "AKENEO_PIM_ALLOWED_HOSTS": HOST,
         "AKENEO_PIM_ALLOW_HTTP": "1",
         "LOCAL_PIM_URL": f"http://{HOST}:{pim_servers[0].server_port}",
+        # where the local platform delivers events and the local PIM frames the App's tab
+        "AKENEO_PUBLIC_URL": app_url,
         # the first local PIM plays the Event Platform too
         "AKENEO_EVENT_PLATFORM_URL": f"http://{HOST}:{pim_servers[0].server_port}"
         "/event-platform/api/v1",
@@ -210,6 +226,8 @@ def start_local(
     }
     app = create_app(config)
     app_server.app = app
+    if state_file:  # at once: a state file deleted while this runs means "start anew"
+        save_state(state_file, pim_servers)
 
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -219,6 +237,7 @@ def start_local(
         app=app,
         servers=servers,
         state_file=state_file,
+        config={k: str(v) for k, v in config.items()},
         worker=start_worker(app, {k: str(v) for k, v in config.items()}, worker_dir)
         if worker_dir and has_worker(app)
         else None,

@@ -12,6 +12,7 @@ import time
 
 from dotenv import dotenv_values
 
+from app.config import LOCAL_SETUP_FILE
 from app.errors import AppError
 from app.logs import configure_logging
 
@@ -25,10 +26,13 @@ from . import (
     start_local,
     start_worker,
     stop_process,
+    write_settings,
 )
 
 # the local PIM's memory between two `make run`s (`make reset-pim` forgets it)
 STATE_FILE = ROOT / "instance" / "devpim.json"
+# the local set-up's settings, for the CLI in another shell (app/config.py reads it)
+LOCAL_SETUP = ROOT / "instance" / LOCAL_SETUP_FILE
 
 
 def main() -> None:
@@ -94,6 +98,7 @@ def serve(port: int, pim_port: int, *, watch: bool = False) -> None:
     setup = start_local(
         app_port=port, pim_ports=[pim_port], state_file=STATE_FILE, worker_dir=ROOT / "instance"
     )
+    write_settings(LOCAL_SETUP, setup.config)
     print(  # noqa: T201 - the one line a newcomer needs, and the CLI for later
         f"\n  Local PIM: open {setup.pim_urls[0]} and click Connect "
         f"(the App runs at {setup.app_url}"

@@ -143,6 +143,7 @@ def app_config(tmp_path: Any, **extra: Any) -> dict[str, Any]:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
         "AKENEO_PIM_ALLOWED_HOSTS": "*.test",
         "AKENEO_PIM_ALLOW_HTTP": "1",
+        "AKENEO_PUBLIC_URL": APP_BASE,
         **extra,
     }
 

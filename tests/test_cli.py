@@ -218,7 +218,12 @@ def test_a_stored_connection_is_reached_whatever_the_host_policy(
     # as `make run` connected it (local hosts allowed), then the CLI in a new shell (defaults)
     PimUser(create_app(app_config(tmp_path)).test_client(), pim).connect()
     strict = create_app(
-        app_config(tmp_path, AKENEO_PIM_ALLOWED_HOSTS="", AKENEO_PIM_ALLOW_HTTP="0")
+        app_config(
+            tmp_path,
+            AKENEO_PIM_ALLOWED_HOSTS="",
+            AKENEO_PIM_ALLOW_HTTP="0",
+            AKENEO_PUBLIC_URL=None,
+        )
     )
     code, output = run(strict, "call", "/api/rest/v1/channels", "--pim", pim.url)
     assert code == 0 and "ecommerce" in output

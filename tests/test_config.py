@@ -10,8 +10,9 @@ from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.config import DEFAULT_SCOPES, Settings
+from app.config import DEFAULT_SCOPES, LOCAL_SETUP_FILE, Settings
 from app.errors import ConfigError
+from tests.pims import app_config
 
 KEY = "k" * 40
 
@@ -103,10 +104,20 @@ def test_an_unconfigured_app_explains_how_to_get_credentials(tmp_path: Path) -> 
     assert "Register the App in your PIM" in response.get_data(as_text=True)
 
 
-def test_the_welcome_page_gives_the_urls_to_register(client: FlaskClient) -> None:
-    html = client.get("/", base_url="https://app.example.com").get_data(as_text=True)
+def test_the_welcome_page_gives_the_urls_to_register(tmp_path: Path) -> None:
+    configured = app_config(tmp_path, AKENEO_PUBLIC_URL="https://app.example.com")
+    client = create_app(configured).test_client()
+    html = client.get("/", base_url="https://forged.example").get_data(as_text=True)
     assert '<code id="activate-url">https://app.example.com/activate</code>' in html
     assert '<code id="callback-url">https://app.example.com/callback</code>' in html
+    assert "forged" not in html
+
+
+def test_without_a_public_url_the_welcome_page_says_to_set_it(tmp_path: Path) -> None:
+    client = create_app(app_config(tmp_path, AKENEO_PUBLIC_URL=None)).test_client()
+    html = client.get("/", base_url="https://abc.ngrok-free.app").get_data(as_text=True)
+    assert '<code id="activate-url">https://abc.ngrok-free.app/activate</code>' in html
+    assert "AKENEO_PUBLIC_URL\n      is missing" in html
 
 
 def test_any_public_host_is_a_choice_the_app_warns_about_at_start(
@@ -152,3 +163,17 @@ def test_in_make_runs_local_mode_the_welcome_page_points_to_the_local_pim(
     html = local.get("/").get_data(as_text=True)
     assert 'id="local-pim" href="http://127.0.0.1:8001"' in html
     assert "Register the App in your PIM" not in html  # make run did it
+
+
+def test_nothing_configured_takes_the_local_set_up_make_run_wrote_whole(tmp_path: Path) -> None:
+    (tmp_path / LOCAL_SETUP_FILE).write_text(
+        'AKENEO_CLIENT_ID="local-id"\nAKENEO_CLIENT_SECRET="local-secret"\n'
+        'AKENEO_PIM_ALLOW_HTTP="1"\nAKENEO_PUBLIC_URL="http://127.0.0.1:8000"\n'
+    )
+    local = Settings.load(str(tmp_path), {"SECRET_KEY": KEY})
+    assert (local.client_id, local.client_secret) == ("local-id", "local-secret")
+    assert local.public_url == "http://127.0.0.1:8000"
+    # a configured App takes nothing of it: not even what it left unset
+    real = Settings.load(str(tmp_path), {"SECRET_KEY": KEY, "AKENEO_CLIENT_ID": "real-id"})
+    assert real.client_id == "real-id" and real.client_secret is None
+    assert real.public_url is None and not real.pim_allow_http

@@ -266,6 +266,23 @@ def test_a_restart_of_make_run_is_not_a_revocation(tmp_path: Path) -> None:
 
 
 @pytest.mark.server
+def test_make_reset_pim_while_it_runs_is_not_undone_at_the_stop(tmp_path: Path) -> None:
+    state_file = tmp_path / "instance" / "devpim.json"
+    config = {"TESTING": True, "SECRET_KEY": "k" * 40, "DATABASE_URL": f"sqlite:///{tmp_path}/a.db"}
+    first = start_local(app_config=config, state_file=state_file)
+    client_id = first.app.extensions["akeneo_settings"].client_id
+    assert state_file.exists()  # written at the start: its absence later means a reset
+    state_file.unlink()  # `make reset-pim` in another shell
+    first.stop()  # Ctrl+C
+    assert not state_file.exists()
+    again = start_local(app_config=config, state_file=state_file)
+    try:
+        assert again.app.extensions["akeneo_settings"].client_id != client_id  # anew
+    finally:
+        again.stop()
+
+
+@pytest.mark.server
 def test_each_request_line_says_which_server_wrote_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

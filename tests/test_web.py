@@ -108,7 +108,9 @@ def test_an_incoming_request_id_is_ignored_unless_a_proxy_is_trusted(tmp_path: P
 
 
 def test_behind_a_trusted_proxy_the_urls_are_https_and_the_cookie_secure(tmp_path: Path) -> None:
-    client = create_app(app_config(tmp_path, TRUSTED_PROXIES="1")).test_client()
+    client = create_app(
+        app_config(tmp_path, TRUSTED_PROXIES="1", AKENEO_PUBLIC_URL=None)
+    ).test_client()
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "abc.ngrok-free.app"}
     html = client.get("/", headers=forwarded).get_data(as_text=True)
     assert "https://abc.ngrok-free.app/callback" in html

@@ -81,6 +81,7 @@ class Subscription:
     notification_secret: str | None
     subscribed_at: datetime | None
     last_event_at: datetime | None
+    updated_at: datetime | None = None  # when the state was last set
 
 
 class EventStore:
@@ -129,6 +130,27 @@ class EventStore:
         row = {"pim_url": pim_url, "state": state, "reason": reason, "updated_at": now()}
         with self.engine.begin() as db:
             upsert(db, _subscriptions, row, key=("pim_url",))
+        self._forget_cached()
+
+    def keep_secrets(
+        self, pim_url: str, secrets: tuple[str, ...], notification_secret: str
+    ) -> None:
+        """Keep the secrets the App is about to give the platform, before it gives them: a
+        subscription that fails half way never leaves the platform signing with a secret the
+        App does not hold. The state stays what it is (a row is made, subscribing, if none)."""
+        primary, secondary = secrets[0], (secrets[1] if len(secrets) > 1 else None)
+        values = {
+            "primary_secret": self.encryption.encrypt(primary),
+            "secondary_secret": self.encryption.encrypt(secondary) if secondary else None,
+            "notification_secret": self.encryption.encrypt(notification_secret),
+        }
+        with self.engine.begin() as db:
+            moved = db.execute(
+                update(SubscriptionRow).where(SubscriptionRow.pim_url == pim_url).values(values)
+            ).rowcount
+            if not moved:
+                row = {"pim_url": pim_url, "state": SUBSCRIBING, "updated_at": now(), **values}
+                upsert(db, _subscriptions, row, key=("pim_url",))
         self._forget_cached()
 
     def save(
@@ -234,6 +256,7 @@ class EventStore:
             notification_secret=self._clear(r["notification_secret"]),
             subscribed_at=r["subscribed_at"],
             last_event_at=r["last_event_at"],
+            updated_at=r["updated_at"],
         )
 
     def _clear(self, ciphertext: str | None) -> str | None:

@@ -12,7 +12,7 @@ import secrets
 from typing import Any
 
 from ..akeneo import AkeneoClient
-from ..errors import AppError, PimHttpError
+from ..errors import AppError, PimError, PimHttpError
 from .platform import EVENTS, EventPlatform
 from .settings import EventSettings
 from .store import ACTIVE, FAILED, REVOKED, SUSPENDED, UNAVAILABLE, EventStore, Subscription
@@ -21,8 +21,7 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/events"
 NOTIFICATIONS_PATH = "/events/notifications"
-SUBSCRIBER_NAME = "akeneo-flask-app"  # how the App finds its subscriber again
-TECHNICAL_EMAIL = "events@example.com"  # required by the platform; notices come by webhook
+SUBSCRIBER_NAME = "akeneo-flask-app"  # what the App names its subscriber in each PIM
 
 NOT_ALLOWED = (
     "The PIM does not let the App subscribe to its events. In the PIM, open Connect > Connected "
@@ -37,8 +36,8 @@ def new_secret() -> str:
 
 
 def webhook_base(settings: EventSettings, base: str | None) -> str | None:
-    """The App's public base (`features.public_base()`) if the platform can deliver there:
-    https, or http for a local platform; None otherwise."""
+    """The App's public base (`features.public_base()`: AKENEO_PUBLIC_URL) if the platform can
+    deliver there: https, or http for a local platform; None otherwise."""
     if base and (base.startswith("https://") or settings.http_allowed):
         return base
     return None
@@ -51,19 +50,55 @@ def subscribe(
     pim_url: str,
     token: str,
     base: str | None,
+    user_email: str | None = None,
 ) -> str:
-    """Make sure the PIM delivers the copy's events to the App; the state it ends in."""
+    """Make sure the PIM delivers the copy's events to the App; the state it ends in.
+
+    Whatever happens, the state ends as active, unavailable or failed, with what to do: never
+    "subscribing" for ever (the page would hide Subscribe again)."""
+    try:
+        return _subscribe_or_say_why(store, client, settings, pim_url, token, base, user_email)
+    except Exception as error:  # a bug, an answer with no id, the database refused a write
+        log.exception("event subscription failed pim=%s", pim_url)
+        store.set_state(
+            pim_url,
+            FAILED,
+            f"The subscription stopped on an unexpected error ({type(error).__name__}): press "
+            "Subscribe again. The App's log has the details.",
+        )
+        return FAILED
+
+
+def _subscribe_or_say_why(
+    store: EventStore,
+    client: AkeneoClient,
+    settings: EventSettings,
+    pim_url: str,
+    token: str,
+    base: str | None,
+    user_email: str | None,
+) -> str:
     if base is None:
         reason = (
-            "The Event Platform delivers to https only: open the App through its https address "
-            "(ngrok) when you connect it, or set AKENEO_PUBLIC_URL."
+            "The App has no public https address for the Event Platform to deliver to: set "
+            "AKENEO_PUBLIC_URL to it (your ngrok URL), restart the App, then press Subscribe "
+            "again."
         )
         store.set_state(pim_url, UNAVAILABLE, reason)
         return UNAVAILABLE
-    platform = EventPlatform(client, settings.platform_url, pim_url, token)
+    contact = settings.contact_email or user_email
+    if contact is None:
+        reason = (
+            "The Event Platform needs an email to write to about the subscription, and the user "
+            "who connected the App shared none: set AKENEO_EVENTS_CONTACT_EMAIL, restart the "
+            "App, then press Subscribe again."
+        )
+        store.set_state(pim_url, UNAVAILABLE, reason)
+        return UNAVAILABLE
+    platform = EventPlatform(client, settings.platform_for(pim_url), pim_url, token)
     known = store.subscription(pim_url)
     try:
-        return _subscribe(store, platform, known, pim_url, base)
+        return _subscribe(store, platform, known, pim_url, base, contact)
     except PimHttpError as error:
         if error.pim_status in (401, 403, 404):
             log.warning("events unavailable pim=%s status=%s", pim_url, error.pim_status)
@@ -77,29 +112,27 @@ def subscribe(
 
 
 def _subscribe(
-    store: EventStore, platform: EventPlatform, known: Subscription | None, pim_url: str, base: str
+    store: EventStore,
+    platform: EventPlatform,
+    known: Subscription | None,
+    pim_url: str,
+    base: str,
+    contact: str,
 ) -> str:
-    notification_secret = new_secret()
+    # the secrets the App holds are the ones it gives: kept first, so a failure anywhere below
+    # leaves the platform signing with secrets the App knows (the next try sends the same)
+    secrets_now = known.secrets if known and known.secrets else (new_secret(),)
+    notification_secret = (known.notification_secret if known else None) or new_secret()
+    store.keep_secrets(pim_url, secrets_now, notification_secret)
     notifications = {
-        "technical_email": TECHNICAL_EMAIL,
+        "technical_email": contact,
         "notification_channels": ["webhook"],
         "notification_webhook_url": base + NOTIFICATIONS_PATH,
         "notification_webhook_secret": notification_secret,
     }
-    mine = [s for s in platform.subscribers() if s.get("name") == SUBSCRIBER_NAME]
-    live = [s for s in mine if s.get("status", ACTIVE) == ACTIVE]
-    for stale in (s for s in mine if s not in live[:1]):  # revoked ones, and any twin
-        platform.delete_subscriber(str(stale["id"]))
-    if live:
-        subscriber_id = str(live[0]["id"])
-        # the secret is never given back: the App sets a new one it knows
-        platform.update_subscriber(subscriber_id, {"contact": notifications})
-    else:
-        body = {"name": SUBSCRIBER_NAME, "contact": notifications}
-        subscriber_id = platform.create_subscriber(body)["id"]
+    subscriber_id = _own_subscriber(platform, known, notifications)
 
     url = base + WEBHOOK_PATH
-    secrets_now = known.secrets if known and known.secrets else (new_secret(),)
     config = {"url": url, "secret": _secret_config(secrets_now)}
     found = [s for s in platform.subscriptions(subscriber_id) if s.get("type") == "https"]
     ours = next((s for s in found if _url_of(s) == url), found[0] if found else None)
@@ -134,6 +167,32 @@ def _subscribe(
     return ACTIVE
 
 
+def _own_subscriber(
+    platform: EventPlatform, known: Subscription | None, notifications: dict[str, Any]
+) -> str:
+    """The id of the App's one subscriber in the PIM, made if there is none.
+
+    The platform lists only the subscribers of the App's own connection, so each one listed is
+    the App's, whatever its name: the one the App knew (else the first live one) is kept,
+    renamed and given the App's contact; the others are deleted, since a second subscriber with
+    live subscriptions doubles every delivery (and the platform allows 20 per PIM)."""
+    listed = [s for s in platform.subscribers() if s.get("id")]
+    live = [s for s in listed if s.get("status", ACTIVE) == ACTIVE]
+    live.sort(key=lambda s: str(s["id"]) != (known.subscriber_id if known else None))
+    kept = live[0] if live else None
+    for other in listed:  # revoked ones, and any twin
+        if other is not kept:
+            platform.delete_subscriber(str(other["id"]))
+    body = {"name": SUBSCRIBER_NAME, "contact": notifications}
+    if kept is None:
+        made = platform.create_subscriber(body).get("id")
+        if not made:
+            raise PimError("The Event Platform made a subscriber but gave no id.")
+        return str(made)
+    platform.update_subscriber(str(kept["id"]), body)
+    return str(kept["id"])
+
+
 def rotate(
     store: EventStore, client: AkeneoClient, settings: EventSettings, pim_url: str, token: str
 ) -> None:
@@ -143,7 +202,7 @@ def rotate(
     if known is None or not known.subscription_id or not known.subscriber_id:
         raise AppError(f"The App has no event subscription in {pim_url}.")
     rotated = (new_secret(), *known.secrets[:1])
-    platform = EventPlatform(client, settings.platform_url, pim_url, token)
+    platform = EventPlatform(client, settings.platform_for(pim_url), pim_url, token)
     platform.update_subscription(
         known.subscriber_id,
         known.subscription_id,
@@ -170,7 +229,7 @@ def unsubscribe(
     A platform that refuses (the App was removed there: all is revoked already) is only logged."""
     known = store.subscription(pim_url)
     if known and known.subscriber_id and token:
-        platform = EventPlatform(client, settings.platform_url, pim_url, token)
+        platform = EventPlatform(client, settings.platform_for(pim_url), pim_url, token)
         try:
             platform.delete_subscriber(known.subscriber_id)
         except AppError as error:

@@ -55,8 +55,15 @@ def subscribe_job(pim_url: str, base: str | None) -> str:
     if connection is None or connection.revoked:
         current.store().set_state(pim_url, FAILED, "The App was disconnected: connect it again.")
         return "disconnected"
+    email = connection.user.email if connection.user else None
     return subscribe(
-        current.store(), core.client(), current.settings(), pim_url, connection.access_token, base
+        current.store(),
+        core.client(),
+        current.settings(),
+        pim_url,
+        connection.access_token,
+        base,
+        email,
     )
 
 

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024  # bytes: an event is well under 2 KB
 ACTIVATION = timedelta(minutes=10)  # a new subscription may take minutes to deliver
+#: a subscribe job takes seconds: one still "subscribing" after this never ended (its worker
+#: died, or its last write failed), and the page offers to subscribe again
+STUCK = timedelta(minutes=2)
 
 bp = Blueprint("events", __name__, template_folder="templates")
 
@@ -156,16 +159,27 @@ def panel(connection: Connection) -> dict[str, Any] | None:
     """The connected page's events panel: whether changes arrive live, and if not, why."""
     subscription = current.store().subscription(connection.pim_url)
     tone, text = describe(subscription)
-    retry = subscription is None or subscription.state not in (ACTIVE, SUBSCRIBING)
+    retry = subscription is None or subscription.state != ACTIVE
+    retry = retry and not (subscription and _subscribing(subscription))
     return {"subscription": subscription, "tone": tone, "text": text, "retry": retry}
+
+
+def _subscribing(subscription: Subscription) -> bool:
+    """True while a subscribe job may still be at work."""
+    changed = subscription.updated_at
+    return subscription.state == SUBSCRIBING and (changed is None or now() - changed < STUCK)
 
 
 def describe(subscription: Subscription | None) -> tuple[str, str]:
     """(tone, sentence) for the page: ok, wait or warn."""
     if subscription is None:
         return "warn", "Not subscribed to the PIM's events: the sync keeps the copy."
-    if subscription.state == SUBSCRIBING:
+    if _subscribing(subscription):
         return "wait", "Subscribing to the PIM's events…"
+    if subscription.state == SUBSCRIBING:
+        return "warn", (
+            "The subscription job did not finish (are the workers running?): press Subscribe again."
+        )
     if subscription.state == ACTIVE:
         if subscription.last_event_at:
             return "ok", "Live: changes in the PIM reach the copy within seconds."

@@ -9,6 +9,7 @@ README's "Inside the PIM" section.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask
@@ -26,6 +27,12 @@ from .views import bp
 __all__ = ["init_app"]
 
 SCOPES = ("manage_extensions",)
+NO_PUBLIC_URL = (
+    "set AKENEO_PUBLIC_URL to the App's https address (the ngrok URL), restart it and connect "
+    "again: the PIM frames the App's tab and posts its actions there"
+)
+
+log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
@@ -43,6 +50,8 @@ def _register(app: Flask, *, pim_url: str, **_: Any) -> None:
     base = public_base()
     if base:
         queue_register(pim_url, base)
+    else:
+        log.warning("extensions not placed pim=%s: %s", pim_url, NO_PUBLIC_URL)
 
 
 def _unregister(app: Flask, *, pim_url: str, forgotten: bool, **_: Any) -> None:

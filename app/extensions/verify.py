@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 from typing import Any
 
@@ -18,6 +19,9 @@ import jwt
 
 MAX_SKEW = 300  # seconds an action's timestamp may be off: a replayed body is refused after
 MAX_PRODUCTS = 500  # what a grid action carries at most (Akeneo's limit)
+#: the PIM's iframe tokens live an hour (`exp` = `iat` + 3600): one meant to live longer is no
+#: token of the PIM's, and its id would be kept that long
+MAX_TOKEN_SECONDS = 2 * 3600
 
 
 class Refused(Exception):
@@ -38,6 +42,7 @@ def check_timestamp(payload: dict[str, Any], now: float | None = None) -> None:
     if (
         not isinstance(stamp, int | float)
         or isinstance(stamp, bool)
+        or not math.isfinite(stamp)  # NaN is never more than 5 minutes off: refuse it as such
         or abs(moment - stamp) > MAX_SKEW
     ):
         raise Refused("The action's timestamp is missing or more than 5 minutes off (a replay?).")
@@ -73,4 +78,7 @@ def check_token(token: str, secret: str) -> dict[str, Any]:
         raise Refused(f"The token is not valid ({type(error).__name__}).") from None
     if not isinstance(claims.get("jti"), str) or not claims["jti"]:
         raise Refused("The token has no id.")
+    # PyJWT took `exp` as a number in the future: it must not be far in it (1e20 is not a date)
+    if claims["exp"] - time.time() > MAX_TOKEN_SECONDS:
+        raise Refused("The token lives longer than the PIM's tokens do.")
     return claims

@@ -35,12 +35,11 @@ def app(tmp_path: Path, pim: FakePim, waits: list[float]) -> Flask:
     return app
 
 
-def create(tmp_path: Path, pim: FakePim) -> Flask:
+def create(tmp_path: Path, pim: FakePim, **settings: str | None) -> Flask:
     from app import create_app
 
-    return create_app(
-        app_config(tmp_path, AKENEO_EVENT_PLATFORM_URL=f"{pim.url}/event-platform/api/v1")
-    )
+    platform_url = f"{pim.url}/event-platform/api/v1"
+    return create_app(app_config(tmp_path, AKENEO_EVENT_PLATFORM_URL=platform_url, **settings))
 
 
 @pytest.fixture

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from kombu.exceptions import OperationalError as BrokerDown
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from app import current
+from app.db import now
 from app.events import current as events_current
 from app.events import tasks as event_tasks
+from app.events.store import SubscriptionRow
 from app.events.webhook import signature
 from app.sync import current as sync_current
 from app.sync import tasks as sync_tasks
@@ -25,10 +30,11 @@ from devpim.catalogs import selected
 from devpim.events import EventPlatform
 from devpim.products import Catalog
 from tests.catalogs.pim_catalogs import the_catalog
-from tests.pims import FakePim, PimUser, form_token
+from tests.pims import CLIENT_ID, FakePim, PimUser, form_token
 
+from ..sync.conftest import enable
 from ..sync.helpers import copy_of, drop_queued, products_of, queued_jobs, run_sync
-from .conftest import run_subscribe_jobs
+from .conftest import create, run_subscribe_jobs
 
 PRODUCT_UPDATED = "com.akeneo.pim.v1.product.updated"
 
@@ -133,6 +139,45 @@ def test_the_page_says_where_to_allow_events_and_subscribes_again(
         assert "Waiting to activate" in home(client)
 
 
+FORGED = {"HTTP_HOST": "evil.attacker.test", "HTTP_X_FORWARDED_HOST": "evil.attacker.test"}
+
+
+def test_a_forged_host_does_not_re_point_the_subscription(
+    tmp_path: Any, pim: FakePim, platform: EventPlatform
+) -> None:
+    app = create(tmp_path, pim, TRUSTED_PROXIES="1", AKENEO_PUBLIC_URL="https://app.example.com")
+    client = app.test_client()
+    client.environ_base.update(FORGED)  # the callback, the page and Subscribe again, all forged
+    PimUser(client, pim).connect()
+    enable(pim)
+    with app.app_context():
+        assert run_subscribe_jobs() == ["active"]
+        page = home(client)
+        answer = client.post("/events/subscribe", data={"csrf_token": form_token(page)})
+        assert answer.status_code == 302
+        assert run_subscribe_jobs() == ["active"]
+    (subscriber,) = platform.subscribers.values()
+    assert the_subscription(platform).config["url"] == "https://app.example.com/events"
+    notified = subscriber.contact["notification_webhook_url"]
+    assert notified == "https://app.example.com/events/notifications"
+    assert "evil" not in page
+
+
+def test_without_a_public_url_nothing_is_registered_and_the_page_says_what_to_set(
+    tmp_path: Any, pim: FakePim, platform: EventPlatform
+) -> None:
+    app = create(tmp_path, pim, TRUSTED_PROXIES="1", AKENEO_PUBLIC_URL=None)
+    client = app.test_client()
+    client.environ_base.update(FORGED)
+    PimUser(client, pim).connect()
+    enable(pim)
+    with app.app_context():
+        assert run_subscribe_jobs() == ["unavailable"]
+        page = home(client)
+    assert "set AKENEO_PUBLIC_URL" in page and "Subscribe again" in page
+    assert not platform.subscribers and not platform.subscriptions
+
+
 def test_an_http_address_is_refused_for_a_real_platform(tmp_path: Any, pim: FakePim) -> None:
     from app import create_app
     from app.errors import ConfigError
@@ -141,7 +186,10 @@ def test_an_http_address_is_refused_for_a_real_platform(tmp_path: Any, pim: Fake
     with pytest.raises(ConfigError, match="AKENEO_EVENT_PLATFORM_URL must be an https"):
         create_app(
             app_config(
-                tmp_path, AKENEO_PIM_ALLOW_HTTP="0", AKENEO_EVENT_PLATFORM_URL="http://e.test"
+                tmp_path,
+                AKENEO_PIM_ALLOW_HTTP="0",
+                AKENEO_PUBLIC_URL=None,
+                AKENEO_EVENT_PLATFORM_URL="http://e.test",
             )
         )
 
@@ -346,3 +394,105 @@ def test_forgetting_a_pim_deletes_the_subscriber_in_the_platform(
     result = app.test_cli_runner().invoke(args=["akeneo", "forget", subscribed.url])
     assert result.exit_code == 0, result.output
     assert not platform.subscribers and not platform.subscriptions
+
+
+# -- the fourth attack round: half-done subscriptions --------------------------------------------
+
+
+def subscriptions_path(platform: EventPlatform) -> str:
+    (subscriber,) = platform.subscribers.values()
+    return f"/event-platform/api/v1/subscribers/{subscriber.id}/subscriptions"
+
+
+def test_a_subscribe_job_that_crashes_ends_failed_and_offers_to_subscribe_again(
+    app: Flask, client: FlaskClient, pim: FakePim, platform: EventPlatform, monkeypatch: Any
+) -> None:
+    PimUser(client, pim).connect()
+    enable(pim)
+
+    def locked(*_: Any, **__: Any) -> None:
+        raise OperationalError("UPDATE event_subscriptions", {}, Exception("database is locked"))
+
+    with app.app_context(), monkeypatch.context() as patched:
+        patched.setattr(events_current.store(), "save", locked)
+        assert run_subscribe_jobs() == ["failed"]
+        page = home(client)
+    assert "unexpected error (OperationalError)" in page and "Subscribe again" in page
+
+
+def test_a_subscribing_state_no_job_ended_offers_to_subscribe_again(
+    app: Flask, client: FlaskClient, pim: FakePim
+) -> None:
+    PimUser(client, pim).connect()
+    enable(pim)
+    with app.app_context():
+        drop_queued()  # the job was lost with its worker: the state says "subscribing"
+        assert "Subscribing to the PIM" in home(client)
+        with current.database().engine.begin() as db:
+            db.execute(update(SubscriptionRow).values(updated_at=now() - timedelta(minutes=3)))
+        page = home(client)
+    assert "did not finish" in page and "Subscribe again" in page
+
+
+def test_a_subscription_that_fails_half_way_keeps_the_secrets_in_step(
+    subscribed: FakePim, platform: EventPlatform, client: FlaskClient
+) -> None:
+    path = subscriptions_path(platform)
+    subscription = the_subscription(platform)
+    item = f"{path}/{subscription.id}"
+    subscribed.answer("PATCH", item, status=500, body={"code": 500, "message": "Boom"})
+    page = home(client)
+    client.post("/events/subscribe", data={"csrf_token": form_token(page)})
+    assert run_subscribe_jobs() == ["failed"]
+    del subscribed.overrides[("PATCH", item)]
+
+    # the platform signs with what it was last given: the App still takes it
+    platform.suspend(subscription, "The destination answered 500.")
+    assert "Suspended by the Event Platform" in home(client)
+    body = event_body(subscription.id, Catalog.seed_uuid(4))
+    assert deliver(client, body, subscription.config["secret"]["primary"]).status_code != 401
+
+
+def test_the_apps_subscriber_is_adopted_whatever_its_name_and_named_again(
+    app: Flask, client: FlaskClient, pim: FakePim, platform: EventPlatform
+) -> None:
+    PimUser(client, pim).connect()
+    enable(pim)
+    with app.app_context():
+        token = current.store().connection(pim.url).access_token  # type: ignore[union-attr]
+        headers = {"X-PIM-URL": pim.url, "X-PIM-CLIENT-ID": CLIENT_ID, "X-PIM-TOKEN": token}
+        made = pim.app.test_client().post(  # made by an earlier copy of the App, named otherwise
+            "/event-platform/api/v1/subscribers",
+            json={"name": "my old name", "contact": {"technical_email": "ops@example.com"}},
+            headers=headers,
+        )
+        assert made.status_code == 201, made.get_data(as_text=True)
+        assert run_subscribe_jobs() == ["active"]
+    (subscriber,) = platform.subscribers.values()  # the same one: no second subscriber
+    assert subscriber.id == made.get_json()["id"] and subscriber.name == "akeneo-flask-app"
+    assert subscriber.contact["technical_email"] == "julia@example.com"  # who connected
+
+
+def test_the_contact_email_comes_from_the_setting_before_the_user(
+    tmp_path: Any, pim: FakePim, platform: EventPlatform
+) -> None:
+    app = create(tmp_path, pim, AKENEO_EVENTS_CONTACT_EMAIL="ops@acme.example")
+    client = app.test_client()
+    PimUser(client, pim).connect()
+    enable(pim)
+    with app.app_context():
+        assert run_subscribe_jobs() == ["active"]
+    (subscriber,) = platform.subscribers.values()
+    assert subscriber.contact["technical_email"] == "ops@acme.example"
+
+
+def test_a_pim_on_this_machine_is_never_sent_to_akeneos_platform() -> None:
+    from app.events.settings import DEFAULT_PLATFORM_URL, EventSettings
+
+    default = EventSettings.from_env({})
+    assert default.platform_for("http://127.0.0.1:8001") == (
+        "http://127.0.0.1:8001/event-platform/api/v1"
+    )
+    assert default.platform_for("https://acme.cloud.akeneo.com") == DEFAULT_PLATFORM_URL
+    chosen = EventSettings.from_env({"AKENEO_EVENT_PLATFORM_URL": "https://events.test/api/v1"})
+    assert chosen.platform_for("http://127.0.0.1:8001") == "https://events.test/api/v1"

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -22,6 +23,7 @@ from devpim.extensions import UiExtensions, token_for
 from devpim.products import Catalog
 from tests.pims import FakePim, PimUser
 
+from ..sync.conftest import enable
 from ..sync.helpers import copy_of, drop_queued, products_of, queued_jobs, run_sync
 from .conftest import run_register_jobs
 
@@ -110,6 +112,10 @@ def test_an_action_not_signed_right_or_too_old_is_refused(
     old = action_body(Catalog.seed_uuid(4), timestamp=time.time() - 400)
     replay = post(old, sign(secret, old))
     assert replay.status_code == 401 and "5 minutes" in replay.get_json()["message"]
+    for stamp in (b"NaN", b"Infinity", b"-Infinity", b"true", b'"1700000000"'):
+        odd = body.replace(str(json.loads(body)["timestamp"]).encode(), stamp)
+        refused = post(odd, sign(secret, odd))
+        assert refused.status_code == 401 and "5 minutes" in refused.get_json()["message"], stamp
     assert post(body, sign(secret, body)).status_code == 200
     assert post(body, "sha512=" + sign(secret, body)).status_code == 200  # the demo app's form
     many = action_body(*(str(uuid.uuid4()) for _ in range(501)))
@@ -165,7 +171,9 @@ def test_the_tabs_data_answers_a_valid_token_once(
     other = by_name(ui)["flask_app_sync_product"].configuration["secret"]
     foreign = jwt.encode({"jti": "c", "iat": now, "exp": now + 60}, other, algorithm="HS256")
     no_jti = jwt.encode({"iat": now, "exp": now + 60}, secret, algorithm="HS256")
-    for refused in (expired, unsigned, foreign, no_jti, "not-a-token", ""):
+    for_ever = jwt.encode({"jti": "d", "iat": now, "exp": 1e20}, secret, algorithm="HS256")
+    a_day = jwt.encode({"jti": "e", "iat": now, "exp": now + 86400}, secret, algorithm="HS256")
+    for refused in (expired, unsigned, foreign, no_jti, for_ever, a_day, "not-a-token", ""):
         assert ask(refused).status_code == 401, refused
 
     outside = next(u for _, u in products_of(placed).keys("uuid") if u not in copy_of(placed))
@@ -193,3 +201,26 @@ def test_forgetting_the_pim_deletes_the_apps_extensions_there(
     result = app.test_cli_runner().invoke(args=["akeneo", "forget", placed.url])
     assert result.exit_code == 0, result.output
     assert ui.items == {}
+
+
+@pytest.mark.parametrize("public_url", ["https://app.example.com", None])
+def test_a_forged_host_neither_re_points_nor_places_the_extensions(
+    tmp_path: Any, pim: FakePim, ui: UiExtensions, caplog: Any, public_url: str | None
+) -> None:
+    from app import create_app
+    from tests.pims import app_config
+
+    app = create_app(app_config(tmp_path, TRUSTED_PROXIES="1", AKENEO_PUBLIC_URL=public_url))
+    client = app.test_client()
+    client.environ_base.update(
+        {"HTTP_HOST": "evil.attacker.test", "HTTP_X_FORWARDED_HOST": "evil.attacker.test"}
+    )
+    PimUser(client, pim).connect()
+    enable(pim)
+    with app.app_context():
+        run_register_jobs()
+    urls = {str(e.configuration["url"]) for e in ui.items.values()}
+    if public_url is None:  # nothing trusted to register: nothing registered, and it says why
+        assert not urls and "set AKENEO_PUBLIC_URL" in caplog.text
+    else:
+        assert len(urls) == 3 and all(u.startswith(f"{public_url}/extensions/") for u in urls)
