@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.products
 	@if [ -d app/sync ]; then $(BIN)/python -m bench.sync; fi
+	@if [ -d app/events ]; then $(BIN)/python -m bench.realpim; fi
 	@if [ -d app/events ]; then $(BIN)/python -m bench.events; fi
 
 ## lock: pin the dependencies of pyproject.toml again, with their hashes (installs verify them)

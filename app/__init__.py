@@ -13,6 +13,7 @@ from flask import Flask
 
 from . import current, routes
 from .akeneo import AkeneoClient
+from .budget import DatabaseBudget, Shared, hold_for
 from .catalogs import init_app as init_catalogs
 from .cli import register_cli
 from .config import Settings
@@ -53,6 +54,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         on_call=record_pim_time if settings.server_timing else None,
     )
     database = Database(settings.database_url)
+    # every process of the App shares one count of the calls in flight per PIM (the sync
+    # feature moves it to Redis when that is its broker)
+    hold = hold_for(settings.http_timeout)
+    shared = DatabaseBudget(database.engine, settings.max_in_flight, hold)
+    client.budget = Shared(shared, settings.max_in_flight)
     app.extensions[current.SETTINGS] = settings
     app.extensions[current.CLIENT] = client
     app.extensions[current.DATABASE] = database

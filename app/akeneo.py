@@ -19,7 +19,6 @@ import logging
 import random
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import requests
 import urllib3
 
+from .budget import MAX_IN_FLIGHT, CallBudget, LocalBudget
 from .errors import PimError, PimTimeout
 from .pim_response import PimResponse, checked
 
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 USER_AGENT = "akeneo-flask-app/0.1 (python-requests)"
 MAX_BODY = 1_000_000  # bytes of an App endpoint's answer (token, key) or of an error's
 MAX_API_BODY = 64 * 1024 * 1024  # bytes of an API answer, by default (AKENEO_MAX_RESPONSE_MB)
-MAX_IN_FLIGHT = 4  # calls to one PIM at once from one process: Akeneo allows 4 per App
 RETRIES = 4
 MAX_RETRY_AFTER = 60.0  # seconds: a longer Retry-After ends the call with a PimHttpError 429
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 8.0
@@ -86,9 +85,9 @@ class AkeneoClient:
     ) -> None:
         self.client_id = client_id
         self.max_response_bytes = max_response_bytes
-        # a semaphore per PIM host, made on first use: at most MAX_IN_FLIGHT calls at once
-        self._in_flight: dict[str, threading.BoundedSemaphore] = {}
-        self._slots_lock = threading.Lock()
+        # calls in flight per PIM host: this process's count until create_app() installs one
+        # that all the App's processes share (app/budget.py)
+        self.budget: CallBudget = LocalBudget(MAX_IN_FLIGHT)
         self.on_call = on_call  # told the seconds of every PIM round trip (Server-Timing)
         self._client_secret = client_secret
         self.timeout = timeout
@@ -177,7 +176,7 @@ class AkeneoClient:
 
         - Within the App's timeout per attempt, and by `deadline` (time.monotonic()) if given.
         - At most `max_bytes` of body (default: the API cap); a 2xx body goes to `sink` if given.
-        - At most MAX_IN_FLIGHT calls to one PIM at once from this process.
+        - At most `budget` calls to one PIM at once, across the App's processes (app/budget.py).
         - Retried: a 429 after its Retry-After (MAX_RETRY_AFTER at most); 408, 5xx and a
           dropped connection with exponential backoff and jitter, for idempotent methods only (a
           POST whose outcome is unknown is never sent twice); `retries` times at most.
@@ -250,8 +249,9 @@ class AkeneoClient:
         timeout = self.timeout if deadline is None else min(self.timeout, deadline - started)
         if timeout <= 0:
             raise requests.Timeout("no time left")
-        slots = self._slots(urlsplit(url).netloc)
-        if not slots.acquire(timeout=timeout):
+        host = urlsplit(url).netloc
+        slot = self.budget.acquire(host, timeout)
+        if slot is None:
             raise requests.Timeout("no free slot for this PIM in time")
         try:
             try:
@@ -280,17 +280,17 @@ class AkeneoClient:
                 except (requests.ConnectionError, urllib3.exceptions.ProtocolError) as error:
                     raise _Dropped(type(error).__name__, before_sending=False) from None
         finally:
-            slots.release()
+            self._release(host, slot)
         elapsed = time.monotonic() - started
         if self.on_call:
             self.on_call(elapsed)
         return PimResponse(url, response.status_code, response.headers, body, elapsed * 1000)
 
-    def _slots(self, host: str) -> threading.BoundedSemaphore:
-        with self._slots_lock:
-            if host not in self._in_flight:
-                self._in_flight[host] = threading.BoundedSemaphore(MAX_IN_FLIGHT)
-            return self._in_flight[host]
+    def _release(self, host: str, slot: str) -> None:
+        try:
+            self.budget.release(host, slot)
+        except Exception:  # the shared count did not answer: the slot frees itself after `hold`
+            log.warning("call slot not given back pim=%s", host, exc_info=True)
 
     def _wait(self, seconds: float, deadline: float | None) -> bool:
         """Sleep before a retry; False (and no sleep) when the retry would end after deadline."""

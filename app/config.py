@@ -38,6 +38,7 @@ NAMES = (
     "AKENEO_PIM_ALLOW_HTTP",
     "AKENEO_HTTP_TIMEOUT",
     "AKENEO_MAX_RESPONSE_MB",
+    "AKENEO_MAX_IN_FLIGHT",
     "TRUSTED_PROXIES",
     "LOG_LEVEL",
     "AKENEO_PIM_URL",
@@ -105,6 +106,8 @@ class Settings:
     trusted_proxies: int
     log_level: str
     pim_url: str | None = None
+    #: calls in flight to one PIM at once, across all the App's processes (Akeneo allows 4)
+    max_in_flight: int = 4
     #: the App's public base (where a PIM and Akeneo's services reach it); None: nothing is
     #: registered that needs one (never the address a request came in on: its Host is forged)
     public_url: str | None = None
@@ -194,6 +197,7 @@ class Settings:
             pim_allow_http=flag(values, "AKENEO_PIM_ALLOW_HTTP", False),
             http_timeout=_positive_float(values, "AKENEO_HTTP_TIMEOUT", 10.0),
             max_response_mb=_megabytes(values, "AKENEO_MAX_RESPONSE_MB", 64),
+            max_in_flight=_in_flight(values),
             trusted_proxies=_count(values, "TRUSTED_PROXIES", 0),
             log_level=checked_level(text(values, "LOG_LEVEL")),
             pim_url=(text(values, "AKENEO_PIM_URL") or "").rstrip("/") or None,
@@ -287,6 +291,17 @@ def seconds(values: Mapping[str, Any], name: str, default: int) -> int:
         raise ConfigError(
             f"{name} must be a number of seconds from 10 to 604800 (a week), or 0 for never; "
             f"not {raw!r}."
+        )
+    return int(raw)
+
+
+def _in_flight(values: Mapping[str, Any]) -> int:
+    raw = text(values, "AKENEO_MAX_IN_FLIGHT")
+    if raw is None:
+        return 4
+    if not raw.isdigit() or not 1 <= int(raw) <= 10:
+        raise ConfigError(
+            "AKENEO_MAX_IN_FLIGHT must be 1 to 10 calls (Akeneo allows 4 per connection)."
         )
     return int(raw)
 

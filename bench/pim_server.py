@@ -20,6 +20,8 @@ def main() -> None:
         parser.add_argument(name, required=True)
     parser.add_argument("--products", default="60", help="how many products it holds")
     parser.add_argument("--connection", help="CLIENT_ID:SECRET:USERNAME:PASSWORD of a connection")
+    parser.add_argument("--latency", default="0", help="seconds each API call takes")
+    parser.add_argument("--max-in-flight", default="", help="API calls at once per token")
     args = parser.parse_args()
     connection = dict(
         zip(
@@ -43,6 +45,8 @@ def main() -> None:
             "APP_ACTIVATE_URL": f"{args.app_url}/activate",
             "APP_CALLBACK_URL": f"{args.app_url}/callback",
             "PRODUCT_COUNT": args.products,
+            "PIM_LATENCY": args.latency,
+            "PIM_MAX_IN_FLIGHT": args.max_in_flight,
             **connection,
         }
     )

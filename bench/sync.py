@@ -66,19 +66,33 @@ JOB_ENDED = re.compile(r"Task \S+\[[^]]+\] (?:succeeded|raised|failed)")
 class Setup:
     """The App under gunicorn and local PIMs in their own processes, on loopback ports."""
 
-    def __init__(self, workdir: Path, products: int, pims: int) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        products: int,
+        pims: int,
+        *,
+        pim_args: tuple[str, ...] = (),
+        events: bool = False,
+    ) -> None:
+        """`pim_args` go to each local PIM (its pace); with `events`, the App subscribes to the
+        first PIM's events (its platform delivers to the App's loopback address)."""
         self.workdir = workdir
         self.client_id, self.secret = str(uuid.uuid4()), secrets.token_urlsafe(32)
         app_port = free_port()
         self.app_url = f"http://{HOST}:{app_port}"
-        self.env = app_env(self.client_id, self.secret, workdir, AKENEO_SYNC_INTERVAL="0")
+        ports = [free_port() for _ in range(pims)]
+        extra = {"AKENEO_SYNC_INTERVAL": "0"}
+        if events:
+            extra["AKENEO_PUBLIC_URL"] = self.app_url
+            extra["AKENEO_EVENT_PLATFORM_URL"] = f"http://{HOST}:{ports[0]}/event-platform/api/v1"
+        self.env = app_env(self.client_id, self.secret, workdir, **extra)
         self.pims: list[tuple[str, subprocess.Popen[bytes]]] = []
-        for _ in range(pims):
-            port = free_port()
+        for port in ports:
             process = subprocess.Popen(
                 [sys.executable, "-m", "bench.pim_server", "--port", str(port)]
                 + ["--app-url", self.app_url, "--client-id", self.client_id]
-                + [f"--client-secret={self.secret}", "--products", str(products)],
+                + [f"--client-secret={self.secret}", "--products", str(products), *pim_args],
                 cwd=ROOT,
             )
             self.pims.append((f"http://{HOST}:{port}", process))

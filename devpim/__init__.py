@@ -200,14 +200,13 @@ def paced() -> Response | None:
     if not request.path.startswith("/api/"):
         return None
     pace = state().pace
-    if pace.latency == 0 and pace.max_in_flight is None:
-        return None
     token = request.headers.get("Authorization", "")
     refused = pace.enter(token)
     if refused is not None:
         return Response(refused.body, 429, refused.headers, content_type="application/json")
     g.devpim_paced = token
-    time.sleep(pace.latency)
+    if pace.latency:
+        time.sleep(pace.latency)
     return None
 
 
@@ -273,6 +272,32 @@ def rename_product(product_uuid: str) -> Response:
         values = {"name": [{"locale": "en_US", "scope": None, "data": name}]}
         catalog().upsert(product_uuid, {"values": values}, via="ui")
     return redirect(f"/products?saved={product_uuid}")
+
+
+@bp.post("/products/import")
+def import_products() -> tuple[Response, int]:
+    """An import, as a PIM user runs one: the first `count` products (by identifier) get the
+    English name `name`; the platform hears of each (one event per product, at its pace)."""
+    count, name = int(request.form.get("count", "0")), request.form.get("name", "Imported")[:255]
+    values = {"name": [{"locale": "en_US", "scope": None, "data": name}]}
+    uuids = [u for _, u in catalog().keys("identifier")[:count]]
+    for product_uuid in uuids:
+        catalog().upsert(product_uuid, {"values": values}, via="ui")
+    return jsonify(imported=len(uuids)), 200
+
+
+@bp.get("/pace")
+def pace_now() -> tuple[Response, int]:
+    """How the local PIM was used (for benchmarks): the most API calls in flight for one token,
+    the calls refused for that, and the events its platform delivered or still holds."""
+    events: EventPlatform = current_app.extensions["devpim_events"]
+    return jsonify(
+        most_in_flight=state().pace.most(),
+        refused=state().pace.refused,
+        api_calls=state().pace.calls,
+        delivered=len(events.delivered),
+        undelivered=events.backlog(),
+    ), 200
 
 
 @bp.post("/products/<product_uuid>/delete")

@@ -37,6 +37,7 @@ BASE = "/event-platform/api/v1"
 MAX_SUBSCRIBERS = 20  # per PIM
 MAX_SUBSCRIPTIONS = 20  # per subscriber
 RETRY_WAITS = (1.0, 2.0, 4.0)  # seconds (the real platform: 5, 10 and 20 minutes)
+MAX_RATE = 100.0  # deliveries a second (Akeneo: up to 100 events/s per subscription)
 NOTIFY_WAITS = (1.0, 2.0)
 DELIVERY_TIMEOUT = 5.0
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -111,6 +112,9 @@ class EventPlatform:
         self.retry_waits = RETRY_WAITS
         self.sleep: Callable[[float], None] = time.sleep
         self.delivered: list[dict[str, Any]] = []  # what was delivered (for the page and tests)
+        #: deliveries a second at most, as the real platform (an import of 1,000 products is
+        #: 1,000 events over 10 s or more)
+        self.max_rate = MAX_RATE
         self._queue: queue.Queue[tuple[str, dict[str, Any], int]] = queue.Queue()
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
@@ -139,6 +143,10 @@ class EventPlatform:
             }
             self._send(subscription.id, event, 0)
         return len(targets)
+
+    def backlog(self) -> int:
+        """Events waiting for their delivery (the platform sends 100 a second at most)."""
+        return self._queue.qsize()
 
     def revoke_all(self) -> None:
         """The App was removed from the PIM: every subscription is revoked, and said so."""
@@ -175,8 +183,13 @@ class EventPlatform:
                 self._thread.start()
 
     def _deliver_forever(self) -> None:
+        next_at = time.monotonic()
         while True:
             subscription_id, event, attempt = self._queue.get()
+            wait = next_at - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            next_at = max(next_at, time.monotonic()) + 1.0 / self.max_rate
             self._attempt(subscription_id, event, attempt)
 
     def _attempt(self, subscription_id: str, event: dict[str, Any], attempt: int) -> None:

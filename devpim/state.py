@@ -145,11 +145,13 @@ class Pace:
         self.in_flight: dict[str, int] = {}  # per token (a connection): calls being answered
         self.most_in_flight: dict[str, int] = {}  # per token: the most seen at once
         self.refused = 0
+        self.calls = 0  # API calls answered (or refused)
         self._lock = threading.Lock()
 
     def enter(self, token: str) -> Fault | None:
         """A call with `token` starts: None, or the 429 that refuses it (the fifth at once)."""
         with self._lock:
+            self.calls += 1
             now_in = self.in_flight.get(token, 0) + 1
             if self.max_in_flight is not None and now_in > self.max_in_flight:
                 self.refused += 1

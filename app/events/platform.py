@@ -55,6 +55,10 @@ class EventPlatform:
         path = f"/subscribers/{subscriber_id}/subscriptions"
         return _object(self._call("POST", path, json=body))
 
+    def subscription(self, subscriber_id: str, subscription_id: str) -> dict[str, Any]:
+        path = f"/subscribers/{subscriber_id}/subscriptions/{subscription_id}"
+        return _object(self._call("GET", path))
+
     def update_subscription(
         self, subscriber_id: str, subscription_id: str, body: dict[str, Any]
     ) -> None:

@@ -125,6 +125,12 @@ class EventStore:
         """The subscription of a subscriber (what a notification names), or None."""
         return self._one(SubscriptionRow.subscriber_id == subscriber_id)
 
+    def live_pims(self) -> list[str]:
+        """The PIMs whose subscription the App holds as active."""
+        with self.engine.connect() as db:
+            query = select(SubscriptionRow.pim_url).where(SubscriptionRow.state == ACTIVE)
+            return [str(p) for p in db.execute(query).scalars()]
+
     def set_state(self, pim_url: str, state: str, reason: str | None = None) -> None:
         """Record what became of the PIM's subscription (a row is made if there is none)."""
         row = {"pim_url": pim_url, "state": state, "reason": reason, "updated_at": now()}

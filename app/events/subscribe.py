@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from ..akeneo import AkeneoClient
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/events"
 NOTIFICATIONS_PATH = "/events/notifications"
 SUBSCRIBER_NAME = "akeneo-flask-app"  # what the App names its subscriber in each PIM
+
+#: states in which the platform delivered nothing: a subscription made again after them catches up
+LOST_EVENTS = (SUSPENDED, REVOKED)
 
 NOT_ALLOWED = (
     "The PIM does not let the App subscribe to its events. In the PIM, open Connect > Connected "
@@ -51,13 +55,18 @@ def subscribe(
     token: str,
     base: str | None,
     user_email: str | None = None,
+    on_gap: Callable[[], None] | None = None,
 ) -> str:
     """Make sure the PIM delivers the copy's events to the App; the state it ends in.
 
     Whatever happens, the state ends as active, unavailable or failed, with what to do: never
-    "subscribing" for ever (the page would hide Subscribe again)."""
+    "subscribing" for ever (the page would hide Subscribe again). `on_gap()` is called when
+    events were lost (a subscription suspended or revoked is made again): the copy must read
+    what changed meanwhile."""
     try:
-        return _subscribe_or_say_why(store, client, settings, pim_url, token, base, user_email)
+        return _subscribe_or_say_why(
+            store, client, settings, pim_url, token, base, user_email, on_gap
+        )
     except Exception as error:  # a bug, an answer with no id, the database refused a write
         log.exception("event subscription failed pim=%s", pim_url)
         store.set_state(
@@ -77,6 +86,7 @@ def _subscribe_or_say_why(
     token: str,
     base: str | None,
     user_email: str | None,
+    on_gap: Callable[[], None] | None,
 ) -> str:
     if base is None:
         reason = (
@@ -98,7 +108,7 @@ def _subscribe_or_say_why(
     platform = EventPlatform(client, settings.platform_for(pim_url), pim_url, token)
     known = store.subscription(pim_url)
     try:
-        return _subscribe(store, platform, known, pim_url, base, contact)
+        state, gap = _subscribe(store, platform, known, pim_url, base, contact)
     except PimHttpError as error:
         if error.pim_status in (401, 403, 404):
             log.warning("events unavailable pim=%s status=%s", pim_url, error.pim_status)
@@ -109,6 +119,10 @@ def _subscribe_or_say_why(
     except AppError as error:
         store.set_state(pim_url, FAILED, f"{error.message} Connect again to retry.")
         return FAILED
+    # events were lost: before this subscription was made, or while it was suspended
+    if on_gap and (gap or (known is not None and known.state in LOST_EVENTS)):
+        on_gap()
+    return state
 
 
 def _subscribe(
@@ -118,7 +132,7 @@ def _subscribe(
     pim_url: str,
     base: str,
     contact: str,
-) -> str:
+) -> tuple[str, bool]:
     # the secrets the App holds are the ones it gives: kept first, so a failure anywhere below
     # leaves the platform signing with secrets the App knows (the next try sends the same)
     secrets_now = known.secrets if known and known.secrets else (new_secret(),)
@@ -139,7 +153,8 @@ def _subscribe(
     for other in found:
         if other is not ours:
             platform.delete_subscription(subscriber_id, str(other["id"]))
-    if ours is not None and ours.get("status") in (REVOKED, SUSPENDED, "deleted"):
+    gap = ours is not None and ours.get("status") in (REVOKED, SUSPENDED, "deleted")
+    if gap and ours is not None:
         # made again: a suspended subscription lost its events anyway, and a new one delivers
         platform.delete_subscription(subscriber_id, str(ours["id"]))
         ours = None
@@ -164,7 +179,7 @@ def _subscribe(
         notification_secret=notification_secret,
     )
     log.info("events subscribed pim=%s subscription=%s", pim_url, subscription_id)
-    return ACTIVE
+    return ACTIVE, gap
 
 
 def _own_subscriber(
@@ -191,6 +206,25 @@ def _own_subscriber(
         return str(made)
     platform.update_subscriber(str(kept["id"]), body)
     return str(kept["id"])
+
+
+def platform_status(
+    store: EventStore, client: AkeneoClient, settings: EventSettings, pim_url: str, token: str
+) -> str | None:
+    """How the platform says the App's subscription in the PIM is (active, suspended, revoked;
+    "missing" when it has none of that id); None when the App knows none or the platform did
+    not answer."""
+    known = store.subscription(pim_url)
+    if known is None or not known.subscriber_id or not known.subscription_id:
+        return None
+    platform = EventPlatform(client, settings.platform_for(pim_url), pim_url, token)
+    try:
+        found = platform.subscription(known.subscriber_id, known.subscription_id)
+    except PimHttpError as error:
+        return "missing" if error.pim_status == 404 else None
+    except AppError:
+        return None
+    return str(found.get("status") or ACTIVE)
 
 
 def rotate(

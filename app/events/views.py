@@ -27,7 +27,7 @@ from ..sync import QueueDown, queue_changes
 from . import current
 from .store import ACTIVE, REVOKED, SUBSCRIBING, SUSPENDED, Duplicate, Subscription
 from .subscribe import webhook_base
-from .tasks import queue_forget, queue_subscribe
+from .tasks import queue_catch_up, queue_forget, queue_subscribe
 from .webhook import APP_DELETED, Event, Malformed, parse_event, signed
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,7 @@ def notified() -> tuple[Response, int]:
         current.store().set_state(known.pim_url, REVOKED, reason or "Revoked in the PIM.")
     elif kind == "subscription.resumed":
         current.store().set_state(known.pim_url, ACTIVE)
+        queue_catch_up(known.pim_url)  # what changed while it was suspended was never sent
     log.info("event notification pim=%s type=%s", known.pim_url, kind[:64])
     return _answer(200, "Noted.")
 

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask
 
 from .. import current as core
+from ..budget import RedisBudget, Shared, hold_for
 from ..catalogs import catalog_found, schema_changed, use_copy
 from ..catalogs.catalog import CatalogInfo
 from ..cli import add_commands
@@ -36,6 +37,13 @@ def init_app(app: Flask) -> None:
     app.extensions[current.STORE] = store
     app.extensions[current.CHANGES] = Changes(store.engine)
     celery_init_app(app, settings)
+    if settings.broker_url and settings.broker_url.startswith(("redis://", "rediss://")):
+        # the calls in flight, counted where the jobs wait
+        limits = app.extensions[core.SETTINGS]
+        counted = RedisBudget(
+            settings.broker_url, limits.max_in_flight, hold_for(limits.http_timeout)
+        )
+        app.extensions[core.CLIENT].budget = Shared(counted, limits.max_in_flight)
     use_copy(app, CopyReader(store))
     app.register_blueprint(bp)
     add_commands(app, sync)

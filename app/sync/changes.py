@@ -25,16 +25,17 @@ from sqlalchemy import Boolean, String, bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..api import PimApi
+from ..api import PimApi, read_ahead
 from ..catalogs.catalog import catalog_path
 from ..db import Base, database_now, now, upsert_statement
 from ..errors import AppError, PimHttpError
 from . import copy
+from .steps import atom
 
 log = logging.getLogger(__name__)
 
 BATCH = 50  # products a job claims at once
-READERS = 2  # reads in flight per job: with a run's one, within the PIM's 4 per App
+READERS = 4  # reads in flight per job; the App's shared count keeps it all to 4 per PIM
 CLAIM = timedelta(seconds=60)  # a job that has not finished its batch by then is gone
 #: a read ends this long before its claim does, so that its product is saved in time
 SAVE_MARGIN = 5.0
@@ -45,6 +46,20 @@ JOB_SECONDS = 40.0  # a job applies changes for this long, then queues the next 
 RECOUNT_SECONDS = 1.0
 #: how far below MAX_WAITING a count must be to stand: more than one second's worth of changes
 HEADROOM = 1_000
+
+# Bulk changes (an import sends one event per product, up to 100 a second, faster than single
+# reads clear them): beyond COALESCE_AT waiting reads, a job lists the catalog's products updated
+# since the first of them instead, once the burst settles.
+COALESCE_AT = 100
+SETTLE = timedelta(seconds=2)  # the burst has settled when no change came for this long
+MAX_SETTLE = timedelta(seconds=10)  # or when its first change has waited this long
+CLOCK_MARGIN = timedelta(seconds=60)  # `updated_after` that much earlier: clocks differ
+#: a product read this long after its change was noticed is read as changed: its event costs no
+#: call (the PIM's list may lag its writes by a moment)
+FRESH = timedelta(seconds=2)
+#: a change noticed this long before a listing that did not list its product is of a product
+#: out of the selection (events are not filtered by catalog): dropped as a 404 would drop it
+UNLISTED = timedelta(seconds=10)
 
 
 class ChangeRow(Base):
@@ -68,6 +83,19 @@ class Change:
     uuid: str
     deleted: bool
     noticed_at: datetime
+
+
+@dataclass(frozen=True)
+class Burst:
+    """The reads that wait for a PIM: how many, and when the first and the last were noticed."""
+
+    count: int
+    first: datetime
+    last: datetime
+
+    def settling(self, moment: datetime) -> bool:
+        """True while changes still come, unless the first has waited long enough."""
+        return moment - self.last < SETTLE and moment - self.first < MAX_SETTLE
 
 
 class Changes:
@@ -195,6 +223,104 @@ class Changes:
             )
             return [str(p) for p in db.execute(query).scalars()]
 
+    def burst(self, pim_url: str) -> Burst | None:
+        """The reads (not deletions) that wait for the PIM and that no job holds, or None."""
+        with self.engine.begin() as db:
+            moment = database_now(db)
+            free = (ChangeRow.claimed_until.is_(None)) | (ChangeRow.claimed_until < moment)
+            count, first, last = db.execute(
+                select(
+                    func.count(), func.min(ChangeRow.noticed_at), func.max(ChangeRow.noticed_at)
+                ).where(ChangeRow.pim_url == pim_url, ~ChangeRow.deleted, free)
+            ).one()
+        return Burst(int(count), first, last) if count else None
+
+    def claim_reads(self, pim_url: str) -> datetime | None:
+        """Take every waiting read nobody holds, for one listing; until when (None: none)."""
+        with self.engine.begin() as db:
+            moment = database_now(db)
+            free = (ChangeRow.claimed_until.is_(None)) | (ChangeRow.claimed_until < moment)
+            until = moment + CLAIM
+            taken = db.execute(
+                update(ChangeRow)
+                .where(ChangeRow.pim_url == pim_url, ~ChangeRow.deleted, free)
+                .values(claimed_until=until)
+            ).rowcount
+        return until if taken else None
+
+    def release_claim(self, pim_url: str, until: datetime) -> None:
+        """Give back what claim_reads() took and is still waiting."""
+        with self.engine.begin() as db:
+            db.execute(
+                update(ChangeRow)
+                .where(ChangeRow.pim_url == pim_url, ChangeRow.claimed_until == until)
+                .values(claimed_until=None)
+            )
+
+    def drop_satisfied(self, pim_url: str, catalog_id: str) -> int:
+        """Forget the reads whose product the copy holds as read after its change (FRESH after
+        it was noticed): another read would tell nothing new. How many."""
+        with self.engine.begin() as db:
+            rows = db.execute(
+                select(ChangeRow.uuid, ChangeRow.noticed_at, copy.product_table.c.synced_at)
+                .join(
+                    copy.product_table,
+                    (copy.product_table.c.pim_url == ChangeRow.pim_url)
+                    & (copy.product_table.c.uuid == ChangeRow.uuid)
+                    & (copy.product_table.c.catalog_id == catalog_id),
+                )
+                .where(ChangeRow.pim_url == pim_url, ~ChangeRow.deleted)
+            ).all()
+            done = [(u, n) for u, n, read in rows if read >= n + FRESH]
+            for uuid, noticed_at in done:
+                db.execute(
+                    delete(ChangeRow).where(
+                        ChangeRow.pim_url == pim_url,
+                        ChangeRow.uuid == uuid,
+                        ChangeRow.noticed_at == noticed_at,
+                    )
+                )
+        return len(done)
+
+    def drop_unlisted(self, pim_url: str, until: datetime, before: datetime) -> int:
+        """The reads of a listing's claim (`until`) noticed before `before` whose product the
+        listing did not give: out of the selection, so out of the copy (as of `before`)."""
+        with self.engine.begin() as db:
+            uuids = (
+                db.execute(
+                    select(ChangeRow.uuid).where(
+                        ChangeRow.pim_url == pim_url,
+                        ChangeRow.claimed_until == until,
+                        ChangeRow.noticed_at < before - UNLISTED,
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for uuid in uuids:
+                copy.remove(db, pim_url, uuid, before - UNLISTED)
+                db.execute(
+                    delete(ChangeRow).where(
+                        ChangeRow.pim_url == pim_url,
+                        ChangeRow.uuid == uuid,
+                        ChangeRow.claimed_until == until,
+                    )
+                )
+        return len(uuids)
+
+    def put_page(
+        self, pim_url: str, catalog_id: str, products: list[Any], read_at: datetime
+    ) -> None:
+        """Store a page of the catalog's products read at `read_at` (see put_product)."""
+        rows, _ = copy.product_rows(products, pim_url, catalog_id, "change", read_at)
+        if not rows:
+            return
+        with self.engine.begin() as db:
+            gone = copy.removed_since(db, pim_url, [r["uuid"] for r in rows], read_at)
+            kept = [r for r in rows if r["uuid"] not in gone]
+            copy.save(db, kept)
+            copy.select_uuids(db, pim_url, [r["uuid"] for r in kept])
+
     def put_product(
         self, pim_url: str, catalog_id: str, product: Mapping[str, Any], read_at: datetime
     ) -> bool:
@@ -248,6 +374,16 @@ def apply(
     unread: list[Change] = []
     with ThreadPoolExecutor(READERS, thread_name_prefix="changes") as readers:
         while time.monotonic() < deadline:
+            if catalog_id is not None:
+                changes.drop_satisfied(pim_url, catalog_id)
+                burst = changes.burst(pim_url)
+                if burst and burst.count > COALESCE_AT:
+                    if burst.settling(now()):
+                        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+                        continue
+                    if not _list_changed(changes, api, catalog_id, deadline):
+                        break  # the PIM failed: the changes wait for the next job
+                    continue
             claimed_at = time.monotonic()
             batch = changes.claim(pim_url)
             if not batch:
@@ -284,6 +420,49 @@ def apply(
     if unread:
         changes.release(pim_url, unread)
     return applied, left
+
+
+def _list_changed(changes: Changes, api: PimApi, catalog_id: str, deadline: float) -> bool:
+    """Read every waiting change at once: the catalog's products updated since the first was
+    noticed (less CLOCK_MARGIN), a page of 100 a call; False when the PIM failed."""
+    pim_url = api.pim_url
+    claimed_at = time.monotonic()
+    burst = changes.burst(pim_url)
+    until = changes.claim_reads(pim_url)
+    if burst is None or until is None:
+        return True
+    started = now()
+    # the listing ends inside its claim, as single reads do (see apply)
+    read_by = min(deadline, claimed_at + CLAIM.total_seconds() - SAVE_MARGIN)
+    params = {"updated_after": atom(burst.first - CLOCK_MARGIN)}
+    path = catalog_path(catalog_id, "mapped-products")
+    listing = api.items(path, params, max_seconds=max(1.0, read_by - time.monotonic()))
+    read = 0
+    try:
+        for page in read_ahead(listing.pages()):  # the next page comes while this one is saved
+            products = [item for item in page.items if _product(item)]
+            changes.put_page(pim_url, catalog_id, products, page.asked_at)
+            read += len(page.items)
+    except AppError as error:
+        log.warning("changes not listed pim=%s reason=%s", pim_url, error)
+        changes.release_claim(pim_url, until)
+        return False
+    changes.drop_satisfied(pim_url, catalog_id)
+    unlisted = 0 if listing.cut else changes.drop_unlisted(pim_url, until, started)
+    changes.release_claim(pim_url, until)
+    log.info(
+        "changes listed pim=%s waiting=%d read=%d unlisted=%d cut=%s",
+        pim_url,
+        burst.count,
+        read,
+        unlisted,
+        listing.cut,
+    )
+    return True
+
+
+def _product(item: object) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("uuid"), str)
 
 
 def _read_all(

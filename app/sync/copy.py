@@ -95,6 +95,7 @@ _products, _selection, _pages, _skipped, _removed = (
     Base.metadata.tables[row.__tablename__]
     for row in (SyncedProductRow, SelectionRow, PageRow, SkippedRow, RemovedRow)
 )
+product_table = _products  # the copy, for the change jobs' joins
 KEEP_REMOVALS = timedelta(days=1)  # far longer than a page waits between its read and its save
 _RUN_TABLES = (_selection, _pages, _skipped)
 

@@ -154,7 +154,7 @@ def _read(store: SyncStore, api: PimApi, run: Run, deadline: float) -> StepResul
             listing = api.resume(run.cursor, max_seconds=STEP_DEADLINE)
         else:
             # a full run has no `since` (store.request and store.finish see to it)
-            params = {"updated_after": _atom(run.since)} if run.since else {}
+            params = {"updated_after": atom(run.since)} if run.since else {}
             path = catalog_path(run.catalog_id, "mapped-products")
             listing = api.items(path, params, limit=PRODUCTS_PER_PAGE, max_seconds=STEP_DEADLINE)
         for page in read_ahead(listing.pages()):  # the next page comes while this one is saved
@@ -176,7 +176,7 @@ def _check_products(items: list[object], pim_url: str) -> None:
         raise PimError("The PIM's mapped products have no uuid.", pim_url=pim_url)
 
 
-def _atom(moment: datetime) -> str:
+def atom(moment: datetime) -> str:
     """The full ISO 8601 the PIM requires (`2024-03-01T00:00:00+00:00`), in UTC."""
     return moment.astimezone(UTC).replace(microsecond=0).isoformat()
 

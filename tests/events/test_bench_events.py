@@ -23,3 +23,22 @@ def test_the_events_benchmark_measures_latency_and_the_webhooks_rate() -> None:
     assert run.returncode == 0, run.stderr[-2000:]
     assert re.search(r"3 renames, one at a time: p50 \d+ ms, p95 \d+ ms", run.stdout), run.stdout
     assert re.search(r"\d+ events/s; a trivial route of the same App \d+ requests/s", run.stdout)
+
+
+def test_the_real_pim_benchmark_prints_its_four_figures() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.realpim", "--products", "300"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parent.parent.parent,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    last = run.stdout.splitlines()[-4:]
+    assert [line.split(":")[0] for line in last] == [
+        "sync ÷ plain read",
+        "2 PIMs ÷ 1 PIM",
+        "bulk change ÷ incremental run",
+        "most calls in flight per connection",
+    ], run.stdout
+    assert int(last[-1].split(": ")[1]) <= 4, run.stdout

@@ -306,6 +306,8 @@ def test_the_queue_down_answers_429_and_loses_nothing(
 
     with current.database().engine.begin() as db:  # half a minute later, no job took it
         db.exec_driver_sql("UPDATE sync_changes SET noticed_at = '2000-01-01 00:00:00.000000'")
+        # (and the run that read it before its change, earlier still)
+        db.exec_driver_sql("UPDATE synced_products SET synced_at = '1999-01-01 00:00:00.000000'")
     sync_tasks.declare_queue(sync_current.celery())
     sync_tasks.sweep()  # the broker is back: the sweep queues the change's job
     apply_changes(subscribed)
@@ -496,3 +498,77 @@ def test_a_pim_on_this_machine_is_never_sent_to_akeneos_platform() -> None:
     assert default.platform_for("https://acme.cloud.akeneo.com") == DEFAULT_PLATFORM_URL
     chosen = EventSettings.from_env({"AKENEO_EVENT_PLATFORM_URL": "https://events.test/api/v1"})
     assert chosen.platform_for("http://127.0.0.1:8001") == "https://events.test/api/v1"
+
+
+# -- a real PIM: events lost while suspended are caught up -------------------------------------
+
+
+def run_catch_up_jobs(pim: FakePim) -> None:
+    """Play the catch-up jobs, then the sync they queued, as the workers would."""
+    jobs = queued_jobs(event_tasks.CATCH_UP)
+    assert jobs, "no catch-up was queued"
+    drop_queued()
+    for args in jobs:
+        assert event_tasks.catch_up_job(*args)
+    run_queued_sync(pim)
+
+
+def run_queued_sync(pim: FakePim) -> None:
+    steps = queued_jobs(sync_tasks.STEP)
+    drop_queued()
+    while steps:
+        for args in steps:
+            sync_tasks.sync_step(*args)
+        steps = queued_jobs(sync_tasks.STEP)
+        drop_queued()
+
+
+def test_changes_made_while_suspended_reach_the_copy_once_subscribed_again(
+    subscribed: FakePim, platform: EventPlatform, client: FlaskClient
+) -> None:
+    run_sync(subscribed)
+    platform.suspend(the_subscription(platform), "Success rate dropped below 90%")
+    product = Catalog.seed_uuid(4)
+    rename(subscribed, product, "Renamed while suspended")  # the platform sends nothing
+    apply_changes(subscribed)
+    assert copy_of(subscribed)[product]["title"] != "Renamed while suspended"
+
+    page = home(client)
+    client.post("/events/subscribe", data={"csrf_token": form_token(page)})
+    assert run_subscribe_jobs() == ["active"]  # made again; what was lost is read
+    run_catch_up_jobs(subscribed)
+    assert copy_of(subscribed)[product]["title"] == "Renamed while suspended"
+
+
+def test_a_resumed_subscription_catches_up(subscribed: FakePim, platform: EventPlatform) -> None:
+    run_sync(subscribed)
+    subscription = the_subscription(platform)
+    platform.suspend(subscription, "Suspended by the user.", by="user")
+    product = Catalog.seed_uuid(7)
+    rename(subscribed, product, "Renamed while paused")
+    drop_queued()
+    platform.resume(subscription)  # notified: resumed
+    run_catch_up_jobs(subscribed)
+    assert copy_of(subscribed)[product]["title"] == "Renamed while paused"
+
+
+def test_the_periodic_check_finds_a_suspension_the_app_was_not_told_of(
+    subscribed: FakePim, platform: EventPlatform
+) -> None:
+    run_sync(subscribed)
+    subscription = the_subscription(platform)
+    answer_of_app = platform.post
+    platform.post = lambda url, body, headers: (  # the App is down: nothing reaches it
+        None if url.endswith("/notifications") else answer_of_app(url, body, headers)
+    )
+    platform.suspend(subscription, "Success rate dropped below 90%")
+    platform.post = answer_of_app
+    product = Catalog.seed_uuid(4)
+    rename(subscribed, product, "Renamed while the App was down")
+    assert events_current.store().subscription(subscribed.url).state == "active"  # not told
+
+    assert event_tasks.check_job() == 1
+    assert run_subscribe_jobs() == ["active"]
+    run_catch_up_jobs(subscribed)
+    assert copy_of(subscribed)[product]["title"] == "Renamed while the App was down"
+    assert the_subscription(platform).status == "active"

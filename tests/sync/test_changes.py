@@ -15,9 +15,9 @@ from sqlalchemy import event, update
 
 from app import current
 from app.catalogs import current as catalogs_current
-from app.sync import QueueDown, queue_changes, tasks
+from app.sync import QueueDown, copy, queue_changes, tasks
 from app.sync import current as sync_current
-from app.sync.changes import ChangeRow
+from app.sync.changes import READERS, ChangeRow
 from app.sync.tasks import APPLY
 from devpim.products import Catalog
 from tests.pims import FakePim, run_together
@@ -156,10 +156,10 @@ def test_a_slow_pim_never_has_a_product_read_by_two_jobs(
     app: Flask, connected: FakePim, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_sync(connected)
-    # a claim of 2 s over reads of 0.3 s, 2 at a time: a batch of 50 would take 7.5 s
+    # a claim of 2 s over reads of 0.5 s, 4 at a time: the batch would take 3 s
     monkeypatch.setattr("app.sync.changes.CLAIM", timedelta(seconds=2))
     monkeypatch.setattr("app.sync.changes.SAVE_MARGIN", 0.2)
-    connected.state.pace.latency = 0.3
+    connected.state.pace.latency = 0.5
     uuids = [u for u in map(Catalog.seed_uuid, range(1, 61)) if u in copy_of(connected)][:24]
     for product in uuids:
         rename(connected, product, "Read once")
@@ -178,7 +178,7 @@ def test_a_slow_pim_never_has_a_product_read_by_two_jobs(
     run_together(lambda: job(0), lambda: job(2.5))
     reads = single_reads(connected)[before:]
     assert sorted(reads) == sorted(uuids)  # each product once, none by two jobs
-    assert connected.state.pace.most() <= 2  # one job's readers at a time
+    assert connected.state.pace.most() <= READERS  # one job's readers at a time
     assert max(ended) < 2.0  # no job outlived its claim
     assert all(copy_of(connected)[u]["title"] == "Read once" for u in uuids)
 
@@ -203,6 +203,9 @@ def test_changes_noted_while_the_broker_is_down_are_applied_once_it_is_back(
     assert tasks.sweep() == 0 and queued_jobs(APPLY) == []  # noticed just now: its job may come
     with current.database().engine.begin() as db:  # half a minute later, no job took it
         db.execute(update(ChangeRow).values(noticed_at=datetime.now(UTC) - timedelta(minutes=1)))
+        # (and the run that read it before its change, earlier still)
+        earlier = datetime.now(UTC) - timedelta(minutes=2)
+        db.execute(update(copy.product_table).values(synced_at=earlier))
     tasks.sweep()
     assert queued_jobs(APPLY) == [[connected.url]]
     tasks.apply_changes(connected.url)
@@ -217,3 +220,49 @@ def test_too_many_waiting_changes_ask_the_sender_to_slow_down(
     with pytest.raises(QueueDown, match="changes wait"):
         queue_changes(connected.url, {Catalog.seed_uuid(3): False})
     assert not mapped_calls(connected)
+
+
+# -- bulk changes (a real PIM: an import sends one event per product) ---------------------------
+
+
+@pytest.fixture
+def coalescing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bulk change is a few dozen waiting reads here (not 100), settled at once."""
+    monkeypatch.setattr("app.sync.changes.COALESCE_AT", 10)
+    monkeypatch.setattr("app.sync.changes.SETTLE", timedelta(0))
+    monkeypatch.setattr("app.sync.changes.FRESH", timedelta(0))
+    monkeypatch.setattr("app.sync.changes.UNLISTED", timedelta(0))
+
+
+def test_a_bulk_change_is_read_with_one_listing_not_one_call_a_product(
+    connected: FakePim, coalescing: None
+) -> None:
+    run_sync(connected)
+    renamed = sorted(copy_of(connected))[:30]
+    for product in renamed:
+        rename(connected, product, "Imported")
+    outside = next(u for _, u in products_of(connected).keys("uuid") if u not in copy_of(connected))
+    queue_changes(connected.url, dict.fromkeys([*renamed, outside], False))
+    listed_before = len(mapped_calls(connected))
+
+    assert tasks.apply_changes(connected.url) == 0  # none read one by one
+    assert single_reads(connected) == []
+    listings = mapped_calls(connected)[listed_before:]
+    assert len(listings) == 1 and "updated_after" in listings[0].query
+    copy = copy_of(connected)
+    assert all(copy[u]["title"] == "Imported" for u in renamed)
+    assert sync_current.changes().count(connected.url) == 0  # the unlisted one is dropped too
+
+
+def test_a_change_whose_product_was_read_after_it_costs_no_call(
+    connected: FakePim, coalescing: None
+) -> None:
+    run_sync(connected)
+    product = selected_product(connected)
+    rename(connected, product, "Read by the run")
+    queue_changes(connected.url, {product: False})
+    run_sync(connected)  # a run read it after the change was noticed
+    calls = len(connected.requests)
+    tasks.apply_changes(connected.url)
+    assert len(connected.requests) == calls and single_reads(connected) == []
+    assert sync_current.changes().count(connected.url) == 0
