@@ -6,6 +6,7 @@ Errors end with a one-line reason on stderr and exit code 1: no traceback, never
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -13,13 +14,26 @@ from typing import Any, TypeVar
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, ScriptInfo
 
 from . import current
 from .api import PimApi
 from .errors import AppError
 from .pim_url import PimUrlPolicy, normalise
 from .tokens import AppToken, PasswordGrantToken, StaticToken, TokenSource
+
+
+class QuietGroup(AppGroup):
+    """The `akeneo` group: its commands print what they were asked for, without the App's INFO
+    log lines in between (a LOG_LEVEL that was set shows them)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command with the App's log at WARNING unless LOG_LEVEL was set."""
+        app = ctx.ensure_object(ScriptInfo).load_app()
+        if "LOG_LEVEL" not in app.extensions[current.SETTINGS].env:
+            logging.getLogger("app").setLevel(logging.WARNING)
+        return super().invoke(ctx)
+
 
 akeneo = AppGroup("akeneo", help="The App's connections to Akeneo PIMs.")
 T = TypeVar("T")
@@ -42,7 +56,7 @@ def echo(text: str) -> None:
 def register_cli(app: Flask) -> None:
     """Add the `akeneo` command group to `flask`: the core's commands, and room for each
     feature's (add_commands)."""
-    group = AppGroup("akeneo", help=akeneo.help)
+    group = QuietGroup("akeneo", help=akeneo.help)
     for command in akeneo.commands.values():
         group.add_command(command)
     app.cli.add_command(group)

@@ -226,6 +226,8 @@ def start_local(
     }
     app = create_app(config)
     app_server.app = app
+    for server in servers:  # an edited template shows at the next page, with no restart
+        server.app.jinja_env.auto_reload = True
     if state_file:  # at once: a state file deleted while this runs means "start anew"
         save_state(state_file, pim_servers)
 
@@ -262,7 +264,8 @@ def start_worker(app: Flask, env: Mapping[str, str], folder: Path) -> subprocess
     declare_queue(app.extensions["celery"])  # before the worker and the first page race to
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "--quiet", "-A", "app.sync.make_celery", "worker"]
-        + ["--beat", "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"]
+        + ["--beat", "--pool", "threads", "--concurrency", "4"]
+        + ["--loglevel", env.get("LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO"]
         + ["--schedule", str(folder / "celerybeat-schedule")],
         cwd=ROOT,
         env={**os.environ, **env},

@@ -63,8 +63,12 @@ def serve(port: int, pim_port: int, *, watch: bool = False) -> None:
     """The App (alone when AKENEO_CLIENT_ID is set, else with a local PIM) until stopped (or,
     with `watch`, until a file of the App changes: SystemExit(reload.RELOAD))."""
     seen = reload.snapshot(ROOT) if watch else None  # before the banner says "ready"
-    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
-    logging.getLogger().setLevel(logging.INFO)  # the servers' request lines too
+    # quiet unless asked: the banner stays in sight (LOG_LEVEL=INFO shows every request, job
+    # and PIM call of the App, the local PIM and the worker)
+    level = os.environ.get("LOG_LEVEL", "WARNING")
+    configure_logging(level)
+    for name in ("", "werkzeug"):  # werkzeug sets its own logger to INFO when it is unset
+        logging.getLogger(name).setLevel(level.upper())
     # `kill` (SIGTERM, as from a supervisor) stops as Ctrl+C does; and when `make` itself is
     # killed, the kernel sends us SIGTERM too (Linux): no server is left behind
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -77,6 +81,7 @@ def serve(port: int, pim_port: int, *, watch: bool = False) -> None:
 
         server = bind(port)
         server.app = create_app()
+        server.app.jinja_env.auto_reload = True  # an edited template shows with no restart
         # configured as the App: the environment and .env
         has = has_worker(server.app)
         worker = start_worker(server.app, {}, ROOT / "instance") if has else None
@@ -96,7 +101,11 @@ def serve(port: int, pim_port: int, *, watch: bool = False) -> None:
         return
 
     setup = start_local(
-        app_port=port, pim_ports=[pim_port], state_file=STATE_FILE, worker_dir=ROOT / "instance"
+        app_port=port,
+        pim_ports=[pim_port],
+        app_config={"LOG_LEVEL": level},
+        state_file=STATE_FILE,
+        worker_dir=ROOT / "instance",
     )
     write_settings(LOCAL_SETUP, setup.config)
     print(  # noqa: T201 - the one line a newcomer needs, and the CLI for later

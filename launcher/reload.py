@@ -1,7 +1,8 @@
-"""`make run` restarts the App when its code, templates or static files change (as
-`flask run --debug` does): a parent process runs the servers in a child, and starts it anew each
-time the child exits with RELOAD. The child watches the files and stops itself cleanly (the local
-PIM's state saved, the worker stopped) before it exits.
+"""`make run` restarts the App when its code changes (as `flask run --debug` does): a parent
+process runs the servers in a child, and starts it anew each time the child exits with RELOAD.
+The child watches the files and stops itself cleanly (the local PIM's state saved, the worker
+stopped) before it exits. Templates and static files need no restart: Flask reads a template
+again when it changed (`start_local` turns that on), and serves static files from the disk.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 RELOAD = 3  # the child's exit code that asks for a new child
 CHILD = "LAUNCHER_CHILD"  # set in the child's environment
 WATCHED = ("app", "templates", "static", "devpim", "launcher")
-SUFFIXES = {".py", ".html", ".css", ".js", ".json"}
+SUFFIXES = {".py", ".json"}  # code, and the product schema read at start
 
 
 def is_child() -> bool:
@@ -63,7 +64,7 @@ def watch(root: Path, seen: dict[str, float], interval: float = 1.0) -> None:
         now = snapshot(root)
         if now != seen:
             changed = sorted(set(now.items()) ^ set(seen.items()))
-            log.info("%s changed: restarting", os.path.relpath(changed[0][0], root))
+            log.warning("%s changed: restarting", os.path.relpath(changed[0][0], root))
             raise SystemExit(RELOAD)
 
 

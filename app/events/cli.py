@@ -22,7 +22,9 @@ def events() -> None:
     if not connections:
         raise click.ClickException("No PIM is connected yet.")
     for connection in connections:
-        _, text = describe(current.store().subscription(connection.pim_url))
+        local = current.settings().http_allowed
+        _, badge, text = describe(current.store().subscription(connection.pim_url), local=local)
+        text = f"{badge}: {text}"
         echo(f"{connection.pim_url}: {text}")
 
 

@@ -19,11 +19,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from .. import current as core
+from ..catalogs import current as catalogs_current
 from ..db import now
 from ..features import public_base
 from ..security import check_csrf
 from ..store import Connection
 from ..sync import QueueDown, queue_changes
+from ..sync import current as sync_current
 from . import current
 from .store import ACTIVE, REVOKED, SUBSCRIBING, SUSPENDED, Duplicate, Subscription
 from .subscribe import webhook_base
@@ -38,7 +40,13 @@ ACTIVATION = timedelta(minutes=10)  # a new subscription may take minutes to del
 #: died, or its last write failed), and the page offers to subscribe again
 STUCK = timedelta(minutes=2)
 
-bp = Blueprint("events", __name__, template_folder="templates")
+bp = Blueprint(
+    "events",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/events/static",
+)
 
 
 def _answer(status: int, message: str) -> tuple[Response, int]:
@@ -158,11 +166,42 @@ def subscribe_again() -> Response:
 
 def panel(connection: Connection) -> dict[str, Any] | None:
     """The connected page's events panel: whether changes arrive live, and if not, why."""
-    subscription = current.store().subscription(connection.pim_url)
-    tone, text = describe(subscription)
+    return _said(connection.pim_url)
+
+
+@bp.get("/events/status")
+def status() -> tuple[Response, int]:
+    """What the panel says, for its script to follow the state without a reload (the signed-in
+    browser's PIM only)."""
+    pim_url = core.flow().connected_pim(session)
+    if not pim_url:
+        return _answer(401, "Sign in from your PIM first.")
+    said = _said(pim_url)
+    return jsonify({k: said[k] for k in ("tone", "badge", "text", "retry")}), 200
+
+
+def _said(pim_url: str) -> dict[str, Any]:
+    subscription = current.store().subscription(pim_url)
+    tone, badge, text = describe(subscription, local=current.settings().http_allowed)
+    if tone == "ok" and not _copying(pim_url):
+        # subscribed, but there is no copy to keep: saying "live" would promise what is not
+        tone, badge = "wait", "Subscribed"
+        text = "Changes will reach the copy within seconds once the catalog is enabled and synced."
     retry = subscription is None or subscription.state != ACTIVE
     retry = retry and not (subscription and _subscribing(subscription))
-    return {"subscription": subscription, "tone": tone, "text": text, "retry": retry}
+    return {
+        "subscription": subscription,
+        "tone": tone,
+        "badge": badge,
+        "text": text,
+        "retry": retry,
+    }
+
+
+def _copying(pim_url: str) -> bool:
+    """True when the App holds a copy of the PIM's current catalog (events have one to keep)."""
+    found = sync_current.store().status(pim_url)
+    return found is not None and found.has_copy_of(catalogs_current.store().catalog_id(pim_url))
 
 
 def _subscribing(subscription: Subscription) -> bool:
@@ -171,24 +210,35 @@ def _subscribing(subscription: Subscription) -> bool:
     return subscription.state == SUBSCRIBING and (changed is None or now() - changed < STUCK)
 
 
-def describe(subscription: Subscription | None) -> tuple[str, str]:
-    """(tone, sentence) for the page: ok, wait or warn."""
+def describe(subscription: Subscription | None, *, local: bool = False) -> tuple[str, str, str]:
+    """(tone, badge, sentence) for the page: tone ok, wait or warn; the badge's word is not
+    repeated by the sentence. A `local` platform (the local PIM's) delivers at once; Akeneo's
+    takes a few minutes to start delivering to a new subscription."""
     if subscription is None:
-        return "warn", "Not subscribed to the PIM's events: the sync keeps the copy."
+        return "warn", "Off", "Not subscribed to the PIM's events: the sync keeps the copy."
     if _subscribing(subscription):
-        return "wait", "Subscribing to the PIM's events…"
+        return "wait", "Subscribing", "The App is subscribing to the PIM's events…"
     if subscription.state == SUBSCRIBING:
-        return "warn", (
-            "The subscription job did not finish (are the workers running?): press Subscribe again."
+        return (
+            "warn",
+            "Off",
+            (
+                "The subscription job did not finish (are the workers running?): press Subscribe "
+                "again."
+            ),
         )
     if subscription.state == ACTIVE:
         if subscription.last_event_at:
-            return "ok", "Live: changes in the PIM reach the copy within seconds."
+            return "ok", "Live", "Changes in the PIM reach the copy within seconds."
         started = subscription.subscribed_at
-        if started and now() - started < ACTIVATION:
-            return "wait", (
-                "Waiting to activate: a new subscription takes a few minutes before the first "
-                "changes arrive."
+        if not local and started and now() - started < ACTIVATION:
+            return (
+                "wait",
+                "Activating",
+                (
+                    "Akeneo's platform takes a few minutes to deliver to a new subscription; then "
+                    "changes reach the copy within seconds."
+                ),
             )
-        return "ok", "Live: subscribed; no change has come from the PIM yet."
-    return "warn", subscription.reason or subscription.state.capitalize()
+        return "ok", "Live", "Subscribed: changes in the PIM reach the copy within seconds."
+    return "warn", "Off", subscription.reason or subscription.state.capitalize()

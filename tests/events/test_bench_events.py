@@ -27,7 +27,7 @@ def test_the_events_benchmark_measures_latency_and_the_webhooks_rate() -> None:
 
 def test_the_real_pim_benchmark_prints_its_four_figures() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "bench.realpim", "--products", "300"],
+        [sys.executable, "-m", "bench.realpim", "--products", "100"],
         capture_output=True,
         text=True,
         timeout=300,

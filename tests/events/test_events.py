@@ -104,7 +104,7 @@ def test_connecting_subscribes_once_and_connecting_again_finds_what_exists(
     assert subscriber.contact["notification_webhook_url"] == "http://localhost/events/notifications"
     stored = events_current.store().subscription(subscribed.url)
     assert stored and stored.secrets == (subscription.config["secret"]["primary"],)
-    assert "Waiting to activate" in home(client)
+    assert "once the catalog is enabled and synced" in home(client)  # no copy yet: not "live"
 
     PimUser(client, subscribed).connect()  # connected again: no second subscriber
     assert run_subscribe_jobs() == ["active"]
@@ -136,7 +136,7 @@ def test_the_page_says_where_to_allow_events_and_subscribes_again(
         assert answer.status_code == 302
         assert run_subscribe_jobs() == ["active"]
         assert len(platform.subscriptions) == 1
-        assert "Waiting to activate" in home(client)
+        assert "once the catalog is enabled and synced" in home(client)
 
 
 FORGED = {"HTTP_HOST": "evil.attacker.test", "HTTP_X_FORWARDED_HOST": "evil.attacker.test"}
@@ -209,7 +209,8 @@ def test_a_renamed_product_reaches_the_copy_and_a_deleted_one_leaves_it(
     copy = copy_of(subscribed)
     assert copy[renamed]["title"] == "Renamed in the PIM"
     assert deleted not in copy
-    assert "Live: changes in the PIM reach the copy within seconds" in home(client)
+    page = home(client)
+    assert ">Live</span>" in page and "Changes in the PIM reach the copy within seconds" in page
 
 
 def test_events_for_products_outside_the_selection_leave_the_copy_alone(
@@ -429,7 +430,7 @@ def test_a_subscribing_state_no_job_ended_offers_to_subscribe_again(
     enable(pim)
     with app.app_context():
         drop_queued()  # the job was lost with its worker: the state says "subscribing"
-        assert "Subscribing to the PIM" in home(client)
+        assert ">Subscribing</span>" in home(client)
         with current.database().engine.begin() as db:
             db.execute(update(SubscriptionRow).values(updated_at=now() - timedelta(minutes=3)))
         page = home(client)
@@ -572,3 +573,23 @@ def test_the_periodic_check_finds_a_suspension_the_app_was_not_told_of(
     run_catch_up_jobs(subscribed)
     assert copy_of(subscribed)[product]["title"] == "Renamed while the App was down"
     assert the_subscription(platform).status == "active"
+
+
+def test_the_panel_follows_the_state_and_waits_for_akeneos_platform_only(
+    app: Flask, client: FlaskClient, pim: FakePim, platform: EventPlatform
+) -> None:
+    from app.events.views import describe
+
+    PimUser(client, pim).connect()
+    enable(pim)
+    with app.app_context():
+        status = client.get("/events/status").get_json()
+        assert status["badge"] == "Subscribing" and status["retry"] is False
+        run_subscribe_jobs()
+        run_sync(pim)
+        status = client.get("/events/status").get_json()
+        assert status["badge"] == "Live" and status["tone"] == "ok"  # the local platform
+        assert not status["text"].startswith("Live")  # the badge's word is not said twice
+        subscription = events_current.store().subscription(pim.url)
+    assert describe(subscription, local=False)[1] == "Activating"  # Akeneo's takes minutes
+    assert client.application.test_client().get("/events/status").status_code == 401
