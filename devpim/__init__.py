@@ -261,7 +261,7 @@ def products_page() -> str:
         products=[p for p in found if p],
         saved=request.args.get("saved"),
         grid_actions=ui_extensions.at("pim.product-grid.action-bar"),
-        answer=ui_extensions.last_action,
+        answer=ui_extensions.take_answer(),
     )
 
 

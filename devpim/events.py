@@ -38,6 +38,7 @@ MAX_SUBSCRIBERS = 20  # per PIM
 MAX_SUBSCRIPTIONS = 20  # per subscriber
 RETRY_WAITS = (1.0, 2.0, 4.0)  # seconds (the real platform: 5, 10 and 20 minutes)
 MAX_RATE = 100.0  # deliveries a second (Akeneo: up to 100 events/s per subscription)
+DELIVERERS = 8  # deliveries in flight at once
 NOTIFY_WAITS = (1.0, 2.0)
 DELIVERY_TIMEOUT = 5.0
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -117,7 +118,11 @@ class EventPlatform:
         self.max_rate = MAX_RATE
         self._queue: queue.Queue[tuple[str, dict[str, Any], int]] = queue.Queue()
         self._lock = threading.RLock()
-        self._thread: threading.Thread | None = None
+        # deliveries go DELIVERERS at a time (one slow answer does not hold the others back),
+        # started at MAX_RATE a second at most
+        self._threads: list[threading.Thread] = []
+        self._pace_lock = threading.Lock()
+        self._next_at = 0.0
 
     # -- what the PIM does ---------------------------------------------------------------------
 
@@ -178,18 +183,21 @@ class EventPlatform:
             return
         self._queue.put((subscription_id, event, attempt))
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._deliver_forever, daemon=True)
-                self._thread.start()
+            self._threads = [t for t in self._threads if t.is_alive()]
+            while len(self._threads) < DELIVERERS:
+                thread = threading.Thread(target=self._deliver_forever, daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def _deliver_forever(self) -> None:
-        next_at = time.monotonic()
         while True:
             subscription_id, event, attempt = self._queue.get()
-            wait = next_at - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            next_at = max(next_at, time.monotonic()) + 1.0 / self.max_rate
+            with self._pace_lock:  # one pace for all the deliverers: MAX_RATE a second
+                moment = time.monotonic()
+                start = max(self._next_at, moment)
+                self._next_at = start + 1.0 / self.max_rate
+            if start > moment:
+                time.sleep(start - moment)
             self._attempt(subscription_id, event, attempt)
 
     def _attempt(self, subscription_id: str, event: dict[str, Any], attempt: int) -> None:

@@ -67,6 +67,12 @@ class UiExtensions:
         self.items: dict[str, UiExtension] = {}
         self.last_action: dict[str, Any] | None = None  # what the last action answered
 
+    def take_answer(self) -> dict[str, Any] | None:
+        """The last action's answer, shown once (as a PIM's notification): a later page no
+        longer shows an old error."""
+        answer, self.last_action = self.last_action, None
+        return answer
+
     def at(self, position: str) -> list[UiExtension]:
         return [e for e in self.items.values() if e.position == position]
 
@@ -218,7 +224,7 @@ def product_page(product_uuid: str) -> Any:
         product=product,
         actions=extensions().at("pim.product.header"),
         tabs=tabs,
-        answer=extensions().last_action,
+        answer=extensions().take_answer(),
     )
 
 

@@ -384,14 +384,18 @@ def product_routes(catalog: Callable[[], Catalog], guard: Guard) -> Blueprint:
     return bp
 
 
+PIXELS = 480  # a product photo's side: the App's product page shows it large
+
+
 def png(code: str, size: int) -> bytes:
-    """A real 48×48 PNG of one colour chosen by `code`, padded to `size` bytes with a tEXt chunk
-    (a large media file that is still a valid image)."""
+    """A real PNG of one colour chosen by `code`, as large as a product photo on a page
+    (PIXELS square), padded to `size` bytes with a tEXt chunk (a large media file that is still
+    a valid image)."""
     red, green, blue = hashlib.sha256(code.encode()).digest()[:3]
-    row = b"\x00" + bytes([red, green, blue]) * 48
+    row = b"\x00" + bytes([red, green, blue]) * PIXELS
     parts = [
-        _chunk(b"IHDR", struct.pack(">IIBBBBB", 48, 48, 8, 2, 0, 0, 0)),
-        _chunk(b"IDAT", zlib.compress(row * 48)),
+        _chunk(b"IHDR", struct.pack(">IIBBBBB", PIXELS, PIXELS, 8, 2, 0, 0, 0)),
+        _chunk(b"IDAT", zlib.compress(row * PIXELS)),
     ]
     padding = size - 8 - sum(map(len, parts)) - 12 - 12
     if padding > 8:

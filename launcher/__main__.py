@@ -108,8 +108,10 @@ def serve(port: int, pim_port: int, *, watch: bool = False) -> None:
         worker_dir=ROOT / "instance",
     )
     write_settings(LOCAL_SETUP, setup.config)
+    connected = setup.servers[1].app.extensions["devpim"].app.granted is not None
     print(  # noqa: T201 - the one line a newcomer needs, and the CLI for later
-        f"\n  Local PIM: open {setup.pim_urls[0]} and click Connect "
+        f"\n  Local PIM: open {setup.pim_urls[0]} and click "
+        f"{'Open app (the App is connected)' if connected else 'Connect'} "
         f"(the App runs at {setup.app_url}"
         f"{', its sync worker beside it' if setup.worker else ''}). Ctrl+C stops all.\n"
         f"  From another shell: .venv/bin/flask --app app akeneo call /api/rest/v1/channels "

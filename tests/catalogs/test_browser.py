@@ -43,7 +43,7 @@ def test_configure_the_catalog_in_the_pim_and_see_its_products(
     assert page.locator("#products tbody tr").count() == 12
     image = page.locator("#products img").first
     image.wait_for()
-    assert page.evaluate("img => img.complete && img.naturalWidth", image.element_handle()) == 48
+    assert page.evaluate("img => img.complete && img.naturalWidth", image.element_handle()) == 480
 
     # disabled again in the PIM: the App explains, it never shows an empty list
     page.goto(configure_url)

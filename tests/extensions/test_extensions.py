@@ -224,3 +224,29 @@ def test_a_forged_host_neither_re_points_nor_places_the_extensions(
         assert not urls and "set AKENEO_PUBLIC_URL" in caplog.text
     else:
         assert len(urls) == 3 and all(u.startswith(f"{public_url}/extensions/") for u in urls)
+
+
+def test_the_tab_shows_the_product_as_the_apps_page_does(
+    app: Flask, client: FlaskClient, pim: FakePim, ui: UiExtensions
+) -> None:
+    PimUser(client, pim).connect()
+    enable(pim, **{"source-price": "price", "source-main_image": "image"})
+    with app.app_context():
+        run_register_jobs()
+        run_sync(pim)
+        tab = by_name(ui)["flask_app_product_tab"]
+        user = pim.app.extensions["devpim"].user
+        answer = client.get(
+            path_of(tab) + "/data",
+            query_string={"uuid": Catalog.seed_uuid(4)},
+            headers={"Authorization": f"Bearer {token_for(tab, user)}"},
+        ).get_json()
+        assert answer["title"] == copy_of(pim)[Catalog.seed_uuid(4)]["title"]
+    shown = {value["label"]: value["text"] for value in answer["values"]}
+    price = next(text for label, text in shown.items() if "rice" in label)
+    assert price.endswith(" EUR") or price.endswith(" USD"), shown  # "11.90 EUR", not JSON
+    assert "{" not in "".join(shown.values())
+    image = client.get(answer["image"]["src"])  # no cookie: the signed link is the credential
+    assert image.status_code == 200 and image.mimetype.startswith("image/")
+    forged = answer["image"]["src"].rsplit("/", 1)[0] + "/not-a-signed-token"
+    assert client.get(forged).status_code == 404

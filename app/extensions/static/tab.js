@@ -1,29 +1,45 @@
-// The product tab in the PIM: ask the PIM for a token, then the App for the product with it.
+// The product tab in the PIM: ask the PIM for a token, then the App for the product with it, and
+// show it as the App's own product page does (labels, the image, prices as people read them).
 (function () {
   "use strict";
   var page = document.getElementById("tab");
   var pimOrigin = page.dataset.pimOrigin;
+  var locale = (page.dataset.locale || "en_US").replace("_", "-"); // the PIM user's, as a tag
   var state = document.getElementById("tab-state");
 
-  function show(text) { state.textContent = text; }
+  function show(text) { state.textContent = text; state.hidden = !text; }
 
   function render(answer) {
+    if (!answer.product) { show(answer.message || "Not in the App's catalog."); return; }
+    show(answer.in_selection ? "" : "Not in the App's catalog.");
+    var title = document.getElementById("tab-title");
+    title.textContent = answer.title || "(no title mapped)";
+    title.hidden = false;
+    if (answer.image) {
+      var image = document.createElement("img");
+      image.className = "large";
+      image.src = answer.image.src;
+      image.alt = answer.image.alt;
+      var box = document.getElementById("tab-image");
+      box.appendChild(image);
+      box.hidden = false;
+    }
     var values = document.getElementById("values");
     values.textContent = "";
-    if (!answer.product) { show(answer.message || "Not in the App's catalog."); return; }
-    show(answer.in_selection ? "In the App's catalog." : "");
-    Object.keys(answer.product).forEach(function (name) {
+    answer.values.forEach(function (value) {
       var term = document.createElement("dt");
-      var value = document.createElement("dd");
-      var data = answer.product[name];
-      term.textContent = name;
-      value.textContent = typeof data === "object" ? JSON.stringify(data) : String(data);
+      var text = document.createElement("dd");
+      term.textContent = value.label;
+      text.textContent = value.text;
       values.appendChild(term);
-      values.appendChild(value);
+      values.appendChild(text);
     });
     values.hidden = false;
     var readAt = document.getElementById("read-at");
-    readAt.textContent = answer.read_at ? "Read into the App's copy at " + answer.read_at : "Read from the PIM just now.";
+    var when = answer.read_at ? new Date(answer.read_at) : null;
+    readAt.textContent = when
+      ? "Read from the PIM into the App's copy on " + when.toLocaleString(locale) + "."
+      : "Read from the PIM just now.";
     readAt.hidden = false;
   }
 
