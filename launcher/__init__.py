@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -227,7 +227,7 @@ def start_local(
     app = create_app(config)
     app_server.app = app
     for server in servers:  # an edited template shows at the next page, with no restart
-        server.app.jinja_env.auto_reload = True
+        cast(Flask, server.app).jinja_env.auto_reload = True
     if state_file:  # at once: a state file deleted while this runs means "start anew"
         save_state(state_file, pim_servers)
 

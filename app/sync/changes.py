@@ -271,14 +271,15 @@ class Changes:
                 )
                 .where(ChangeRow.pim_url == pim_url, ~ChangeRow.deleted)
             ).all()
-            done = [(u, n) for u, n, read in rows if read >= n + FRESH]
-            for uuid, noticed_at in done:
+            done = [{"u": u, "n": n} for u, n, read in rows if read >= n + FRESH]
+            if done:  # one statement, executed for each (not one round of SQL each)
                 db.execute(
                     delete(ChangeRow).where(
                         ChangeRow.pim_url == pim_url,
-                        ChangeRow.uuid == uuid,
-                        ChangeRow.noticed_at == noticed_at,
-                    )
+                        ChangeRow.uuid == bindparam("u"),
+                        ChangeRow.noticed_at == bindparam("n"),
+                    ),
+                    done,
                 )
         return len(done)
 
