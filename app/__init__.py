@@ -13,7 +13,7 @@ from flask import Flask
 
 from . import current, routes
 from .akeneo import AkeneoClient
-from .budget import DatabaseBudget, Shared, hold_for
+from .budget import Shared, hold_for, shared_budget
 from .catalogs import init_app as init_catalogs
 from .cli import register_cli
 from .config import Settings
@@ -57,7 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # every process of the App shares one count of the calls in flight per PIM (the sync
     # feature moves it to Redis when that is its broker)
     hold = hold_for(settings.http_timeout)
-    shared = DatabaseBudget(database.engine, settings.max_in_flight, hold)
+    shared = shared_budget(database.engine, settings.max_in_flight, hold)
     client.budget = Shared(shared, settings.max_in_flight)
     app.extensions[current.SETTINGS] = settings
     app.extensions[current.CLIENT] = client

@@ -3,8 +3,9 @@
 Akeneo lets an App have 4 calls in flight per connection, and refuses more with 429 (not always
 with a Retry-After). The web processes and every worker call a PIM with the same token, so a
 count kept in each process would let three workers make twelve. The count lives where they all
-see it: in the database (`DatabaseBudget`, the default), or in Redis when the broker is Redis
-(`RedisBudget`, which the sync feature installs). `LocalBudget` counts in one process only.
+see it: in lock files beside a SQLite database (`FileBudget`: one machine), in PostgreSQL's rows
+(`DatabaseBudget`), or in Redis when the broker is Redis (`RedisBudget`, which the sync feature
+installs). `LocalBudget` counts in one process only.
 
 A slot is taken for one attempt of one call and given back after it. A process that dies
 holding one loses it `hold` seconds later (longer than any attempt may take).
@@ -12,13 +13,21 @@ holding one loses it `hold` seconds later (longer than any attempt may take).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import random
 import secrets
 import threading
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; each process counts its own there
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Integer, String, and_, insert, or_, select, update
 from sqlalchemy.engine import Engine
@@ -112,6 +121,52 @@ class Shared:
     def release(self, key: str, slot: str) -> None:
         kind, _, inner = slot.partition(":")
         (self.shared if kind == "shared" else self.local).release(key, inner)
+
+
+class FileBudget:
+    """The count for processes of one machine (the App on SQLite: its file is on that machine),
+    in lock files: `limit` files per key, each held by one call at a time with flock. A write
+    of the database per call would wait behind every page the sync saves; a lock is a system
+    call, and the kernel frees the locks of a process that dies."""
+
+    def __init__(self, folder: Path, limit: int = MAX_IN_FLIGHT) -> None:
+        self.folder, self.limit = folder, limit
+        folder.mkdir(parents=True, exist_ok=True)
+        self._held: dict[str, int] = {}  # slot: its open file (a lock is per open file)
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str, timeout: float) -> str | None:
+        return _wait_for(lambda: self._take(key), timeout)
+
+    def release(self, key: str, slot: str) -> None:
+        with self._lock:
+            fd = self._held.pop(slot)
+        os.close(fd)  # closing the file lets its lock go
+
+    def _take(self, key: str) -> str | None:
+        name = hashlib.sha256(key.encode()).hexdigest()[:16]
+        for number in range(self.limit):
+            path = self.folder / f"{name}.{number}.lock"
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            slot = f"{number}:{secrets.token_hex(8)}"
+            with self._lock:
+                self._held[slot] = fd
+            return slot
+        return None
+
+
+def shared_budget(engine: Engine, limit: int, hold: float) -> CallBudget:
+    """The App's count of calls in flight, shared by its processes: lock files beside a SQLite
+    database (one machine), the database's rows otherwise (PostgreSQL: any number of them)."""
+    if engine.dialect.name == "sqlite" and engine.url.database and fcntl is not None:
+        folder = Path(engine.url.database).resolve().parent / ".calls-in-flight"
+        return FileBudget(folder, limit)
+    return DatabaseBudget(engine, limit, hold)
 
 
 class CallSlotRow(Base):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.engine import Engine
 
 from app import create_app
 from app.config import NAMES
@@ -151,3 +153,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow tests (workers, browsers, servers) first: on several processes, the quick ones
     then fill the gaps, and no slow one is left running alone at the end."""
     items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in SLOW_MARKS))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Close every database pool the tests' Apps left open, before the interpreter goes: a
+    PostgreSQL connection collected at exit prints a ResourceWarning traceback in the summary."""
+    for engine in [o for o in gc.get_objects() if isinstance(o, Engine)]:
+        engine.dispose()

@@ -4,13 +4,23 @@ several processes, calling a local PIM that answers in 50 ms and refuses a fifth
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
 from app.akeneo import AkeneoClient
-from app.budget import CallBudget, CallSlotRow, DatabaseBudget, LocalBudget, RedisBudget, Shared
+from app.budget import (
+    CallBudget,
+    CallSlotRow,
+    DatabaseBudget,
+    FileBudget,
+    LocalBudget,
+    RedisBudget,
+    Shared,
+    shared_budget,
+)
 from app.db import Database, now
 from tests.pims import FakePim, run_together
 from tests.servers import RedisServer
@@ -32,6 +42,28 @@ def test_the_database_gives_four_slots_per_pim_and_a_freed_one_again(database: D
     assert len(fill(other_process, "other-pim.test")) == 4  # each PIM has its own
     budget.release("pim.test", slots[0])
     assert other_process.acquire("pim.test", 0.5) is not None
+
+
+def test_lock_files_give_four_slots_per_pim_to_every_process_of_a_machine(
+    tmp_path: Path,
+) -> None:
+    budget = FileBudget(tmp_path / "calls", limit=4)
+    other_process = FileBudget(tmp_path / "calls", limit=4)  # its own open files: its own locks
+    slots = fill(budget)
+    assert len(slots) == 4 and other_process.acquire("pim.test", 0.05) is None
+    assert len(fill(other_process, "other-pim.test")) == 4
+    budget.release("pim.test", slots[0])
+    assert other_process.acquire("pim.test", 0.5) is not None
+    for fd in list(budget._held.values()):  # the process dies: the kernel frees its locks
+        os.close(fd)
+    assert len(fill(FileBudget(tmp_path / "calls", limit=4))) == 3  # and the other holds one
+
+
+def test_a_sqlite_app_counts_in_lock_files_and_a_postgresql_one_in_its_rows(
+    database: Database,
+) -> None:
+    kind = type(shared_budget(database.engine, 4, 10)).__name__
+    assert kind == ("FileBudget" if database.engine.dialect.name == "sqlite" else "DatabaseBudget")
 
 
 def test_a_slot_of_a_process_that_died_frees_itself(database: Database) -> None:
@@ -81,7 +113,7 @@ def test_three_processes_never_have_more_than_four_calls_in_flight(
     database.create_schema()
     processes = [AkeneoClient("id", "secret", timeout=5) for _ in range(3)]
     for process in processes:
-        budget = DatabaseBudget(database.engine, limit=4, hold=10)
+        budget = shared_budget(database.engine, limit=4, hold=10)  # lock files: SQLite
         process.budget = Shared(budget, 4) if shared else LocalBudget(4)
     errors: list[Exception] = []
 
