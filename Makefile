@@ -67,10 +67,12 @@ check-install:
 			VENV=.check-venv LOCK_FILE=$$lock && echo "$$lock: installs as pinned" || exit 1; \
 	done; rm -rf .check-venv
 
+# [template]
 ## check-template: copier copies of each combination of features run their tests and serve their
 ## welcome page; a customised copy takes an upstream fix with copier update, with no conflict
 check-template: install
 	$(BIN)/python tools/check_template.py
+# [/template]
 
 clean:
 	rm -rf $(VENV) .check-venv .pytest_cache .mypy_cache .ruff_cache

@@ -87,14 +87,23 @@ def sent_to_docker(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool
 
 
 def tracked_files() -> list[str]:
+    """The project's files, as git lists them (a copy not yet in git: every file but the
+    venv's, caches' and instance's)."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout
-    return listed.split()
+        check=False,
+    )
+    if listed.returncode == 0:
+        return listed.stdout.split()
+    skipped = {".git", ".venv", "instance", "__pycache__", ".pytest_cache", ".mypy_cache"}
+    return [
+        str(path.relative_to(ROOT))
+        for path in ROOT.rglob("*")
+        if path.is_file() and not skipped & set(path.relative_to(ROOT).parts)
+    ]
 
 
 def test_the_build_context_holds_what_the_image_needs_and_no_local_file() -> None:

@@ -48,3 +48,10 @@ def test_a_copy_is_unwired_from_its_dropped_features_and_named_after_its_app(
     assert "init_sync" not in wired and "init_catalogs(app)" in wired
     readme = (tmp_path / "README.md").read_text()
     assert readme == "# Acme Enricher\nThe acme-enricher subscriber.\n"
+
+
+def test_what_only_the_template_has_never_reaches_a_copy(tmp_path: Path) -> None:
+    makefile = "test:\n\tpytest\n# [template]\ncheck-template:\n# [/template]\n"
+    (tmp_path / "Makefile").write_text(makefile)
+    apply(tmp_path, {"catalogs", "sync", "events", "extensions"}, "Flask Akeneo App")
+    assert (tmp_path / "Makefile").read_text() == "test:\n\tpytest\n"

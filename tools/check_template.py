@@ -117,6 +117,8 @@ def check_layout(dst: Path, features: list[str]) -> None:
         sys.exit(f"{dst}/README.md: not named after the App, or markers left")
     if not (dst / ".copier-answers.yml").is_file():
         sys.exit(f"{dst}: no .copier-answers.yml")
+    if "check-template" in (dst / ".ci" / "run").read_text():
+        sys.exit(f"{dst}/.ci/run: runs the template's own check, which a copy does not have")
 
 
 def check_tests(dst: Path, *, quick: bool = False) -> None:

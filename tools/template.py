@@ -22,11 +22,14 @@ import sys
 from pathlib import Path
 
 FEATURES = ("catalogs", "sync", "events", "extensions")
+#: what only the template itself has (its own check): marked `[template]`, never in a copy
+TEMPLATE_ONLY = "template"
+MARKERS = (*FEATURES, TEMPLATE_ONLY)
 #: what each feature builds on
 NEEDS = {"sync": ("catalogs",), "events": ("sync",), "extensions": ("sync",)}
 STARTER_NAME, STARTER_SLUG = "Flask Akeneo App", "akeneo-flask-app"
 TEXT_SUFFIXES = {".py", ".md", ".html", ".yaml", ".yml", ".toml", ".example", ".css", ".js", ".txt"}
-TEXT_NAMES = {"Makefile", "Dockerfile", ".env.example", ".dockerignore", ".gitignore"}
+TEXT_NAMES = {"Makefile", "Dockerfile", ".env.example", ".dockerignore", ".gitignore", "run"}
 SKIPPED = {".git", ".venv", "node_modules", "__pycache__", "instance"}
 
 _MARK = r"(?:#|<!--)\s*\[(/?)([a-z]+)\]\s*(?:-->)?"
@@ -48,7 +51,7 @@ def prune(text: str, dropped: set[str]) -> str:
     inside: list[str] = []  # the blocks open at this line
     for line in text.splitlines(keepends=True):
         block = BLOCK.match(line)
-        if block and block.group(2) in FEATURES:
+        if block and block.group(2) in MARKERS:
             closing, name = block.groups()
             if closing:
                 if inside and inside[-1] == name:
@@ -59,7 +62,7 @@ def prune(text: str, dropped: set[str]) -> str:
         if any(name in dropped for name in inside):
             continue
         trailing = TRAILING.search(line)
-        if trailing and trailing.group(2) in FEATURES:
+        if trailing and trailing.group(2) in MARKERS:
             if trailing.group(2) in dropped:
                 continue
             end = "\n" if line.endswith("\n") else ""
@@ -94,7 +97,7 @@ def text_files(root: Path) -> list[Path]:
 
 def apply(root: Path, chosen: set[str], app_name: str) -> None:
     """Make the copy at `root` hold `chosen` (and what it needs), named `app_name`."""
-    dropped = set(FEATURES) - with_needs(chosen)
+    dropped = set(FEATURES) - with_needs(chosen) | {TEMPLATE_ONLY}
     for path in text_files(root):
         original = path.read_text(encoding="utf-8")
         text = prune(original, dropped)
