@@ -6,19 +6,16 @@ environment and the overrides that tests pass in. Nothing else in the App reads 
 
 from __future__ import annotations
 
-import base64
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from dotenv import dotenv_values
 
 from .errors import ConfigError
+from .keys import derive_fernet_key, fernet_keys, instance_secret_key
 from .logs import checked_level
 from .pim_url import ANY_PUBLIC_HOST, DEFAULT_ALLOWED_HOSTS, split_pattern
 
@@ -162,7 +159,7 @@ class Settings:
         warnings: list[str] = []
         secret_key = text(values, "SECRET_KEY")
         if secret_key is None:
-            secret_key, generated = _instance_secret_key(instance)
+            secret_key, generated = instance_secret_key(instance)
             if generated:
                 warnings.append(
                     f"SECRET_KEY is not set: generated one in {instance / 'secret_key'}. Set "
@@ -191,14 +188,18 @@ class Settings:
             database_url=_database_url(text(values, "DATABASE_URL"), instance),
             # the key derived from SECRET_KEY stays last (decrypt only): moving to an explicit
             # TOKEN_ENCRYPTION_KEY loses nothing, and `rotate-key` then re-encrypts
-            encryption_keys=(*_fernet_keys(keys or ""), _derive_fernet_key(secret_key)),
+            encryption_keys=(*fernet_keys(keys or ""), derive_fernet_key(secret_key)),
             token_key_given=keys is not None,
             pim_allowed_hosts=allowed_hosts,
             pim_allow_http=flag(values, "AKENEO_PIM_ALLOW_HTTP", False),
             http_timeout=_positive_float(values, "AKENEO_HTTP_TIMEOUT", 10.0),
             max_response_mb=_megabytes(values, "AKENEO_MAX_RESPONSE_MB", 64),
-            max_in_flight=_in_flight(values),
-            trusted_proxies=_count(values, "TRUSTED_PROXIES", 0),
+            max_in_flight=_whole_number(
+                values, "AKENEO_MAX_IN_FLIGHT", 4, 1, 10, "the calls in flight to a PIM at once"
+            ),
+            trusted_proxies=_whole_number(
+                values, "TRUSTED_PROXIES", 0, 0, 10, "the number of proxies in front of the App"
+            ),
             log_level=checked_level(text(values, "LOG_LEVEL")),
             pim_url=(text(values, "AKENEO_PIM_URL") or "").rstrip("/") or None,
             public_url=_public_url(values),
@@ -295,23 +296,14 @@ def seconds(values: Mapping[str, Any], name: str, default: int) -> int:
     return int(raw)
 
 
-def _in_flight(values: Mapping[str, Any]) -> int:
-    raw = text(values, "AKENEO_MAX_IN_FLIGHT")
-    if raw is None:
-        return 4
-    if not raw.isdigit() or not 1 <= int(raw) <= 10:
-        raise ConfigError(
-            "AKENEO_MAX_IN_FLIGHT must be 1 to 10 calls (Akeneo allows 4 per connection)."
-        )
-    return int(raw)
-
-
-def _count(values: Mapping[str, Any], name: str, default: int) -> int:
+def _whole_number(
+    values: Mapping[str, Any], name: str, default: int, low: int, high: int, meaning: str
+) -> int:
     raw = text(values, name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) > 10:
-        raise ConfigError(f"{name} must be the number of proxies in front of the App (0 to 10).")
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ConfigError(f"{name} must be {meaning} ({low} to {high}).")
     return int(raw)
 
 
@@ -362,55 +354,3 @@ def _scopes(raw: str) -> tuple[str, ...]:
             "The PIM would drop them silently; see the list in the README (Configuration > Scopes)."
         )
     return scopes
-
-
-def _fernet_keys(raw: str) -> tuple[str, ...]:
-    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
-    for position, key in enumerate(keys, start=1):
-        try:
-            decoded = base64.urlsafe_b64decode(key.encode())
-        except ValueError:
-            decoded = b""
-        if len(decoded) != 32:
-            raise ConfigError(
-                f"TOKEN_ENCRYPTION_KEY key #{position} is not a Fernet key. Make one with: "
-                "python -c 'from cryptography.fernet import Fernet; "
-                "print(Fernet.generate_key().decode())'"
-            )
-    return keys
-
-
-def _derive_fernet_key(secret_key: str) -> str:
-    # a separate key for tokens, so that the cookie-signing key never encrypts data itself
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"akeneo-app token store")
-    return base64.urlsafe_b64encode(hkdf.derive(secret_key.encode())).decode()
-
-
-def _instance_secret_key(instance: Path) -> tuple[str, bool]:
-    """The generated SECRET_KEY from the instance folder, created (mode 600) once; new or not."""
-    try:
-        return _read_or_create_key(instance / "secret_key")
-    except OSError as error:
-        raise ConfigError(
-            f"SECRET_KEY is not set and {instance} is not writable ({error.strerror}): set "
-            "SECRET_KEY, or make that folder writable (in a container, mount a volume there)."
-        ) from None
-
-
-def _read_or_create_key(path: Path) -> tuple[str, bool]:
-    if path.exists():
-        return path.read_text().strip(), False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    draft = path.parent / f".secret_key.{os.getpid()}"
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(key)
-    try:
-        # link() never replaces: when several workers start at once, the first key wins for all
-        os.link(draft, path)
-    except FileExistsError:
-        return path.read_text().strip(), False
-    finally:
-        draft.unlink()
-    return key, True
