@@ -18,7 +18,6 @@ from flask import (
     Flask,
     abort,
     current_app,
-    g,
     jsonify,
     redirect,
     render_template,
@@ -31,6 +30,7 @@ from .events import EventPlatform
 from .events import bp as event_platform_bp
 from .extensions import UiExtensions
 from .extensions import bp as ui_extensions_bp
+from .pace import bp as pace_bp
 from .products import Catalog, product_routes
 from .state import (
     ConnectionAccount,
@@ -125,6 +125,7 @@ def create_devpim(config: Mapping[str, Any]) -> Flask:
     pim.extensions["devpim_events"] = events
     pim.extensions["devpim_catalog"].listeners.append(_product_event(events, app, user))
     pim.register_blueprint(bp)
+    pim.register_blueprint(pace_bp)  # after bp: an injected fault comes before the pace
     pim.register_error_handler(404, _not_served)
     pim.register_blueprint(product_routes(catalog, _guard))
     pim.register_blueprint(api_bp)
@@ -194,29 +195,6 @@ def injected_fault() -> Response | None:
     return Response(fault.body, status=fault.status, headers=fault.headers)
 
 
-@bp.before_app_request
-def paced() -> Response | None:
-    """An API call waits the PIM's latency, and a fifth one in flight for a token is refused."""
-    if not request.path.startswith("/api/"):
-        return None
-    pace = state().pace
-    token = request.headers.get("Authorization", "")
-    refused = pace.enter(token)
-    if refused is not None:
-        return Response(refused.body, 429, refused.headers, content_type="application/json")
-    g.devpim_paced = token
-    if pace.latency:
-        time.sleep(pace.latency)
-    return None
-
-
-@bp.teardown_app_request
-def unpaced(_: BaseException | None) -> None:
-    token = g.pop("devpim_paced", None)
-    if token is not None:
-        state().pace.leave(token)
-
-
 @bp.get("/")
 def home() -> str:
     pim = state()
@@ -284,20 +262,6 @@ def import_products() -> tuple[Response, int]:
     for product_uuid in uuids:
         catalog().upsert(product_uuid, {"values": values}, via="ui")
     return jsonify(imported=len(uuids)), 200
-
-
-@bp.get("/pace")
-def pace_now() -> tuple[Response, int]:
-    """How the local PIM was used (for benchmarks): the most API calls in flight for one token,
-    the calls refused for that, and the events its platform delivered or still holds."""
-    events: EventPlatform = current_app.extensions["devpim_events"]
-    return jsonify(
-        most_in_flight=state().pace.most(),
-        refused=state().pace.refused,
-        api_calls=state().pace.calls,
-        delivered=len(events.delivered),
-        undelivered=events.backlog(),
-    ), 200
 
 
 @bp.post("/products/<product_uuid>/delete")

@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from .pace import Pace
+
 AUTHORIZATION_SCOPES = frozenset(
     """
     read_products write_products delete_products read_catalog_structure write_catalog_structure
@@ -133,47 +135,6 @@ class Fault:
     delay: float = 0.0
 
 
-class Pace:
-    """How fast the local PIM's API answers, and how much it takes at once: as a real PIM when
-    set (`PIM_LATENCY`, `PIM_MAX_IN_FLIGHT`); at once, and anything, when not (`make run`).
-
-    A real PIM takes 100 to 300 ms a call and refuses a fifth call in flight per connection with
-    429, not always with a Retry-After (Akeneo's good practices)."""
-
-    def __init__(self, latency: float = 0.0, max_in_flight: int | None = None) -> None:
-        self.latency, self.max_in_flight = latency, max_in_flight
-        self.in_flight: dict[str, int] = {}  # per token (a connection): calls being answered
-        self.most_in_flight: dict[str, int] = {}  # per token: the most seen at once
-        self.refused = 0
-        self.calls = 0  # API calls answered (or refused)
-        self._lock = threading.Lock()
-
-    def enter(self, token: str) -> Fault | None:
-        """A call with `token` starts: None, or the 429 that refuses it (the fifth at once)."""
-        with self._lock:
-            self.calls += 1
-            now_in = self.in_flight.get(token, 0) + 1
-            if self.max_in_flight is not None and now_in > self.max_in_flight:
-                self.refused += 1
-                # every other refusal has no Retry-After: the App must back off on its own
-                headers = {"Retry-After": "1"} if self.refused % 2 else {}
-                body = _json_bytes({"code": 429, "message": "Too many requests in flight."})
-                return Fault("", "", 429, headers, body)
-            self.in_flight[token] = now_in
-            self.most_in_flight[token] = max(now_in, self.most_in_flight.get(token, 0))
-        return None
-
-    def leave(self, token: str) -> None:
-        """The call with `token` is answered."""
-        with self._lock:
-            self.in_flight[token] -= 1
-
-    def most(self) -> int:
-        """The most calls seen in flight at once for any one token."""
-        with self._lock:
-            return max(self.most_in_flight.values(), default=0)
-
-
 class PimState:
     """The local PIM's memory, and the rules a real PIM applies to Apps."""
 
@@ -201,7 +162,7 @@ class PimState:
         self._codes: dict[str, PendingCode] = {}
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self.pace = Pace()
+        self.pace = Pace()  # how fast its API answers (devpim/pace.py)
 
     # -- faults, for tests ---------------------------------------------------------------------
 

@@ -276,10 +276,8 @@ class SyncStore:
     ) -> int:
         """One page of mapped products, asked for at `read_at`: store those the selection listed
         (one row each) unless found gone since, skip (and remember) those the database cannot
-        hold, save the cursor; how many were stored.
-
-        The run's count is of what it read, stored or not: a PIM that lists products the
-        selection never listed, page after page, is stopped past the selection's size too."""
+        hold, save the cursor; how many were stored. The run counts what it read, stored or
+        not: a list of products the selection never listed stops past its size too."""
         read_at = read_at or now()
         products = list(products)
         rows, skipped = product_rows(products, run.pim_url, run.catalog_id, run.run_id, read_at)

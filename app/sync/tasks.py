@@ -31,7 +31,7 @@ from ..catalogs import current as catalogs
 from ..db import SqliteConnection
 from ..errors import AppError
 from ..features import after_response
-from . import changes, current
+from . import change_job, changes, current
 from .settings import SyncSettings
 from .steps import Outcome, StepResult, request_sync, requeue_stalled, step
 
@@ -195,7 +195,7 @@ def apply_changes(pim_url: str) -> int:
     if core.store().is_revoked(pim_url) is not False:  # gone or revoked (nothing decrypted)
         current.changes().forget(pim_url)  # nothing can be read there: the next connect syncs
         return 0
-    applied, more = changes.apply(current.changes(), core.app_api(pim_url), catalog_id)
+    applied, more = change_job.apply(current.changes(), core.app_api(pim_url), catalog_id)
     log.info("changes applied pim=%s count=%d more=%s", pim_url, applied, more)
     if more:
         send_job(APPLY, [pim_url], countdown=5)
