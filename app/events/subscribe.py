@@ -24,9 +24,6 @@ WEBHOOK_PATH = "/events"
 NOTIFICATIONS_PATH = "/events/notifications"
 SUBSCRIBER_NAME = "akeneo-flask-app"  # what the App names its subscriber in each PIM
 
-#: states in which the platform delivered nothing: a subscription made again after them catches up
-LOST_EVENTS = (SUSPENDED, REVOKED)
-
 NOT_ALLOWED = (
     "The PIM does not let the App subscribe to its events. In the PIM, open Connect > Connected "
     "apps > this App > Connection settings, tick the Event Platform permission, then press "
@@ -59,35 +56,8 @@ def subscribe(
 ) -> str:
     """Make sure the PIM delivers the copy's events to the App; the state it ends in.
 
-    Whatever happens, the state ends as active, unavailable or failed, with what to do: never
-    "subscribing" for ever (the page would hide Subscribe again). `on_gap()` is called when
-    events were lost (a subscription suspended or revoked is made again): the copy must read
-    what changed meanwhile."""
-    try:
-        return _subscribe_or_say_why(
-            store, client, settings, pim_url, token, base, user_email, on_gap
-        )
-    except Exception as error:  # a bug, an answer with no id, the database refused a write
-        log.exception("event subscription failed pim=%s", pim_url)
-        store.set_state(
-            pim_url,
-            FAILED,
-            f"The subscription stopped on an unexpected error ({type(error).__name__}): press "
-            "Subscribe again. The App's log has the details.",
-        )
-        return FAILED
-
-
-def _subscribe_or_say_why(
-    store: EventStore,
-    client: AkeneoClient,
-    settings: EventSettings,
-    pim_url: str,
-    token: str,
-    base: str | None,
-    user_email: str | None,
-    on_gap: Callable[[], None] | None,
-) -> str:
+    `on_gap()` is called when events were lost (a subscription suspended or revoked is made
+    again): the copy must read what changed meanwhile."""
     if base is None:
         reason = (
             "The App has no public https address for the Event Platform to deliver to: set "
@@ -119,8 +89,7 @@ def _subscribe_or_say_why(
     except AppError as error:
         store.set_state(pim_url, FAILED, f"{error.message} Connect again to retry.")
         return FAILED
-    # events were lost: before this subscription was made, or while it was suspended
-    if on_gap and (gap or (known is not None and known.state in LOST_EVENTS)):
+    if gap and on_gap:  # the subscription was suspended or revoked: its events were lost
         on_gap()
     return state
 

@@ -116,16 +116,26 @@ def subscribe_job(pim_url: str, base: str | None) -> str:
         current.store().set_state(pim_url, FAILED, "The App was disconnected: connect it again.")
         return "disconnected"
     email = connection.user.email if connection.user else None
-    return subscribe(
-        current.store(),
-        core.client(),
-        current.settings(),
-        pim_url,
-        connection.access_token,
-        base,
-        email,
-        on_gap=lambda: queue_catch_up(pim_url),
-    )
+    try:
+        return subscribe(
+            current.store(),
+            core.client(),
+            current.settings(),
+            pim_url,
+            connection.access_token,
+            base,
+            email,
+            on_gap=lambda: queue_catch_up(pim_url),
+        )
+    except Exception as error:  # a bug, an answer with no id, the database refused a write
+        # never "subscribing" for ever: the page would hide Subscribe again
+        log.exception("event subscription failed pim=%s", pim_url)
+        reason = (
+            f"The subscription stopped on an unexpected error ({type(error).__name__}): press "
+            "Subscribe again. The App's log has the details."
+        )
+        current.store().set_state(pim_url, FAILED, reason)
+        return FAILED
 
 
 def forget_job(pim_url: str) -> bool:
